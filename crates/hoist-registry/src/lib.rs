@@ -1,0 +1,1 @@
+//! OCI registry access: auth, retries, per-host limits, inventory, streaming blobs.

@@ -1,0 +1,1 @@
+//! The Source/Sink traits that the copier drives, and error classification.
