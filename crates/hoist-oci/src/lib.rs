@@ -17,4 +17,4 @@ pub mod media_types;
 mod names;
 
 pub use digest::{Digest, DigestError};
-pub use names::{NameError, RegistryName, RepositoryPath, Tag};
+pub use names::{NameError, OCI_LAYOUT_PREFIX, Reference, RegistryName, RepositoryPath, Tag};

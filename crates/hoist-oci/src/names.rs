@@ -383,3 +383,58 @@ mod tests {
         }
     }
 }
+
+/// What names a manifest in a repository: a tag or a digest.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reference {
+    /// `repo:tag`.
+    Tag(Tag),
+    /// `repo@digest`.
+    Digest(crate::Digest),
+}
+
+impl Reference {
+    /// Parses a digest when the text starts with `sha256:`, a tag otherwise.
+    pub fn parse(value: &str) -> Result<Self, NameError> {
+        match crate::Digest::parse(value) {
+            Ok(digest) => Ok(Self::Digest(digest)),
+            Err(_) => Tag::parse(value).map(Self::Tag),
+        }
+    }
+
+    /// The separator to put between a repository and this reference: `:` or `@`.
+    pub fn separator(&self) -> char {
+        match self {
+            Self::Tag(_) => ':',
+            Self::Digest(_) => '@',
+        }
+    }
+}
+
+impl fmt::Display for Reference {
+    /// The bare tag or digest, as it goes into a `/v2/<name>/manifests/<reference>` URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tag(tag) => tag.fmt(f),
+            Self::Digest(digest) => digest.fmt(f),
+        }
+    }
+}
+
+impl fmt::Debug for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Reference({self})")
+    }
+}
+
+impl From<Tag> for Reference {
+    fn from(tag: Tag) -> Self {
+        Self::Tag(tag)
+    }
+}
+
+impl From<crate::Digest> for Reference {
+    fn from(digest: crate::Digest) -> Self {
+        Self::Digest(digest)
+    }
+}

@@ -1,1 +1,143 @@
-//! The Source/Sink traits that the copier drives, and error classification.
+//! The storage contract of hoist: what the copier needs from any place that holds images.
+//!
+//! A [`Source`] can be read (tags, manifests, blobs); a [`Sink`] can also be written. OCI registries
+//! (`hoist-registry`) and OCI image layouts on disk implement both, so the copier (`hoist-copy`) never
+//! knows which concrete backend it drives.
+//!
+//! Manifests travel as [`RawManifest`]: the exact bytes, their media type and their digest, so a copy
+//! pushes the bytes it fetched, unchanged, and digests are preserved. Blobs travel as a [`ByteStream`];
+//! [`VerifyingStream`] wraps one and fails *at the end of the stream* when the size or sha256 differ from
+//! what was expected, so a sink that reads to the end before committing can never commit bad bytes.
+//!
+//! Errors are [`StoreError`]s, classified so callers can tell a missing object from a refusal, a rate
+//! limit (with its `Retry-After`) or a digest mismatch (which is never retried silently).
+
+mod error;
+mod verify;
+
+use std::fmt::Debug;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::Stream;
+use hoist_oci::{Digest, Reference, Tag};
+
+pub use error::{StoreError, StoreErrorKind};
+pub use verify::VerifyingStream;
+
+/// A stream of blob bytes.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StoreError>> + Send>>;
+
+/// A manifest exactly as stored: bytes, media type, digest of the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawManifest {
+    /// The media type (the `Content-Type` a registry answered, or the `mediaType` field).
+    pub media_type: String,
+    /// The exact bytes; pushing them unchanged preserves the digest.
+    pub bytes: Bytes,
+    /// sha256 of `bytes`.
+    pub digest: Digest,
+}
+
+impl RawManifest {
+    /// Wraps bytes, computing their digest.
+    pub fn new(media_type: impl Into<String>, bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        Self { media_type: media_type.into(), digest: Digest::of(&bytes), bytes }
+    }
+}
+
+impl Debug for RawManifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawManifest")
+            .field("media_type", &self.media_type)
+            .field("digest", &self.digest)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// What a `HEAD` of a manifest tells: its digest, media type and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestHead {
+    /// The digest of the manifest bytes.
+    pub digest: Digest,
+    /// The media type.
+    pub media_type: String,
+    /// The size in bytes.
+    pub size: u64,
+}
+
+/// Something images can be read from.
+///
+/// `repository` is always the full repository path inside the store (for a registry
+/// `k8s-artifacts-prod/images/kubernetes/pause`, without the host).
+#[async_trait::async_trait]
+pub trait Source: Send + Sync + Debug {
+    /// A short human name for messages (`127.0.0.1:5000`, `oci:layouts/prod`). Never holds a credential.
+    fn describe(&self) -> String;
+
+    /// The tags of `repository`, sorted and without duplicates. A repository that does not exist
+    /// has no tags: `Ok(vec![])`, not an error.
+    async fn list_tags(&self, repository: &str) -> Result<Vec<Tag>, StoreError>;
+
+    /// The digest, media type and size of a manifest, or `None` when there is none by that reference.
+    async fn head_manifest(
+        &self,
+        repository: &str,
+        reference: &Reference,
+    ) -> Result<Option<ManifestHead>, StoreError>;
+
+    /// The manifest's exact bytes, or `None` when there is none by that reference. When `reference`
+    /// is a digest the implementation checks that the bytes hash to it
+    /// ([`StoreErrorKind::DigestMismatch`] otherwise).
+    async fn fetch_manifest(
+        &self,
+        repository: &str,
+        reference: &Reference,
+    ) -> Result<Option<RawManifest>, StoreError>;
+
+    /// The size of a blob, or `None` when the store does not have it.
+    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>, StoreError>;
+
+    /// The blob's bytes as a stream, *not* verified: wrap it in a [`VerifyingStream`].
+    /// A missing blob is [`StoreErrorKind::NotFound`].
+    async fn fetch_blob(&self, repository: &str, digest: &Digest) -> Result<ByteStream, StoreError>;
+}
+
+/// Something images can be written to.
+///
+/// Contract for the copier: blobs first, then child manifests, then indexes, then tags. A sink never
+/// makes content visible under `digest` unless the bytes it received hash to `digest`.
+#[async_trait::async_trait]
+pub trait Sink: Source {
+    /// Stores a blob from `stream`, which must end up being exactly `size` bytes hashing to `digest`.
+    /// The sink reads the stream to its end before committing; an error from the stream (such as a
+    /// [`VerifyingStream`] mismatch) aborts the upload and is returned.
+    async fn push_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<(), StoreError>;
+
+    /// Tries to make a blob that already exists in `from_repository` of the *same* store available
+    /// in `repository` without copying bytes. `Ok(false)` when the store refused or cannot mount
+    /// (the caller then uploads); nothing is left behind either way.
+    async fn mount_blob(
+        &self,
+        repository: &str,
+        from_repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a manifest under `reference` (its digest, or a tag). Everything it references must
+    /// already be in the store.
+    async fn push_manifest(
+        &self,
+        repository: &str,
+        reference: &Reference,
+        manifest: &RawManifest,
+    ) -> Result<(), StoreError>;
+}
