@@ -1,1 +1,51 @@
-fn main() {}
+//! The `hoist` command line: glue between the libraries, the terminal and the exit code.
+//!
+//! Everything hoist knows lives in the library crates; this binary parses flags (clap), sets up
+//! logging (tracing, to stderr), runs one command and maps its outcome to a documented exit code
+//! ([`exit::Outcome`]). Data goes to stdout, logs and progress to stderr.
+
+mod check;
+mod cli;
+mod exit;
+mod git;
+mod inputs;
+mod policies;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.verbose);
+    let outcome = match cli.command {
+        cli::Command::Check(args) => check::run(&args),
+    };
+    match outcome {
+        Ok(outcome) => outcome.into(),
+        Err(error) => {
+            eprintln!("hoist: error: {error:#}");
+            exit::Outcome::Usage.into()
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
+        .init();
+}

@@ -1,0 +1,24 @@
+//! Exit codes, documented in the README.
+
+use std::process::ExitCode;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: everything checked out (or was done).
+    Ok,
+    /// 1: the input is invalid or a policy refused it; nothing was written.
+    Refused,
+    /// 2: the command line was wrong or a required file/tool could not be used.
+    Usage,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> Self {
+        ExitCode::from(match outcome {
+            Outcome::Ok => 0,
+            Outcome::Refused => 1,
+            Outcome::Usage => 2,
+        })
+    }
+}

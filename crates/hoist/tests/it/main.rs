@@ -1,0 +1,6 @@
+//! End-to-end tests of the `hoist` binary.
+
+mod check_base;
+mod check_corpus;
+mod check_plain;
+mod support;
