@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use hoist_manifest::Location;
 use hoist_oci::{Digest, Tag};
 
-use crate::edges::{EdgeSet, NO_TAG};
+use crate::edges::{Destination, EdgeSet, NO_TAG};
 
 /// What kind of change.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -32,8 +32,8 @@ pub enum ChangeKind {
 pub struct Change {
     /// What happens.
     pub kind: ChangeKind,
-    /// The destination repository, `registry/image`.
-    pub destination: String,
+    /// The destination repository.
+    pub destination: Destination,
     /// The digest added, moved to, or removed.
     pub digest: Digest,
     /// The tag, for tag changes.
@@ -55,16 +55,16 @@ impl Change {
 
 /// The facts of one edge set, keyed by destination text so two sets can be compared.
 struct Facts<'a> {
-    digests: HashMap<(&'a str, Digest), &'a Location>,
-    tags: HashMap<(&'a str, &'a Tag), (Digest, &'a Location)>,
+    digests: HashMap<(&'a Destination, Digest), &'a Location>,
+    tags: HashMap<(&'a Destination, &'a Tag), (Digest, &'a Location)>,
 }
 
-fn facts<'a>(edges: &'a EdgeSet, names: &'a [String]) -> Facts<'a> {
+fn facts(edges: &EdgeSet) -> Facts<'_> {
     let mut digests = HashMap::new();
     let mut tags = HashMap::new();
     for edge in &edges.edges {
         let origin = &edges.origins[edge.origin as usize];
-        let destination = names[edge.destination as usize].as_str();
+        let destination = &edges.destinations[edge.destination as usize];
         digests
             .entry((destination, origin.digest))
             .or_insert(&origin.location);
@@ -79,17 +79,16 @@ fn facts<'a>(edges: &'a EdgeSet, names: &'a [String]) -> Facts<'a> {
 
 /// The changes that take `base` to `head`, sorted by destination, tag/digest and kind.
 pub fn diff(base: &EdgeSet, head: &EdgeSet) -> Vec<Change> {
-    let base_names: Vec<String> = base.destinations.iter().map(ToString::to_string).collect();
-    let head_names: Vec<String> = head.destinations.iter().map(ToString::to_string).collect();
-    let (old, new) = (facts(base, &base_names), facts(head, &head_names));
+    let (old, new) = (facts(base), facts(head));
     let mut changes = Vec::new();
-    let change = |kind, destination: &str, digest, tag: Option<&Tag>, location: &Location| Change {
-        kind,
-        destination: destination.to_owned(),
-        digest,
-        tag: tag.cloned(),
-        location: location.clone(),
-    };
+    let change =
+        |kind, destination: &Destination, digest, tag: Option<&Tag>, location: &Location| Change {
+            kind,
+            destination: destination.clone(),
+            digest,
+            tag: tag.cloned(),
+            location: location.clone(),
+        };
 
     for (&(destination, digest), location) in &new.digests {
         if !old.digests.contains_key(&(destination, digest)) {
@@ -113,7 +112,7 @@ pub fn diff(base: &EdgeSet, head: &EdgeSet) -> Vec<Change> {
             ));
         }
     }
-    let mut seen: HashSet<(&str, &Tag)> = HashSet::new();
+    let mut seen: HashSet<(&Destination, &Tag)> = HashSet::new();
     for (&(destination, tag), &(digest, location)) in &new.tags {
         seen.insert((destination, tag));
         match old.tags.get(&(destination, tag)) {

@@ -42,7 +42,7 @@ pub struct Origin {
 /// `…/images/kubernetes`), the same repository can be written as `…/images` + `kubernetes/pause` or
 /// as `…/images/kubernetes` + `pause`. It is attributed to the *longest* registry name that contains
 /// it, so both spellings give one destination.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Destination {
     /// The registry, by longest prefix among all destination registries of the run.
     pub registry: RegistryName,
