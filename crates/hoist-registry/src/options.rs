@@ -1,0 +1,92 @@
+//! [`RegistryOptions`]: how one registry host is reached.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::credentials::RegistryCredentials;
+
+/// How requests to one registry host are made. `Default` gives verified TLS, anonymous access,
+/// 8 concurrent requests, no request budget and 5 attempts per request.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Speak plain HTTP to this host instead of HTTPS. Only when the user asked for it: a registry
+    /// on a developer machine or in a test.
+    pub insecure: bool,
+    /// PEM files with extra CA certificates to trust, on top of the system roots.
+    pub ca_files: Vec<PathBuf>,
+    /// Username and password (or token) for Basic auth and for the bearer token service.
+    /// `None` is anonymous.
+    pub credentials: Option<RegistryCredentials>,
+    /// At most this many requests to the host are waiting for their response headers at once.
+    pub max_concurrent_requests: usize,
+    /// At most this many HTTP requests in the life of this store (token requests and redirects
+    /// count); past it every request fails. `None` is unlimited.
+    pub max_requests: Option<u64>,
+    /// How failed idempotent requests are retried.
+    pub retry: RetryPolicy,
+    /// Connection and read timeouts.
+    pub timeouts: Timeouts,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+    /// Blob uploads send their bytes in `PATCH` requests of about this size; a blob no larger is
+    /// sent in one `PUT`. Bounds the memory one upload holds.
+    pub upload_chunk_size: usize,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self {
+            insecure: false,
+            ca_files: Vec::new(),
+            credentials: None,
+            max_concurrent_requests: 8,
+            max_requests: None,
+            retry: RetryPolicy::default(),
+            timeouts: Timeouts::default(),
+            user_agent: format!("hoist/{}", env!("CARGO_PKG_VERSION")),
+            upload_chunk_size: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Exponential backoff with jitter for requests that failed with 429, 5xx, a timeout or a
+/// connection error. A `Retry-After` from the server replaces the computed delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included; 1 disables retries.
+    pub max_attempts: u32,
+    /// The delay before the second attempt; it doubles for each later one.
+    pub base_delay: Duration,
+    /// No single wait is longer. A `Retry-After` beyond it ends the retries at once: the error
+    /// carries the `Retry-After` so the caller can schedule the work later instead of blocking.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Timeouts of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing a connection, TLS included.
+    pub connect: Duration,
+    /// The longest silence while waiting for response bytes. Not a limit on a whole transfer, so
+    /// a large blob can take as long as it needs while it keeps moving.
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(30),
+            read: Duration::from_secs(120),
+        }
+    }
+}
