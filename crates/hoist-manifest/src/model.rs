@@ -171,3 +171,53 @@ impl Loaded {
             .any(|d| d.severity == Severity::Error)
     }
 }
+
+/// The inputs hold at least one error: the whole list of findings, for the caller to print.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} in the promoter manifests; the first: {}", plural(self.error_count(), "error"), self.first_error())]
+pub struct LoadError {
+    /// Every diagnostic of the run (warnings included), sorted by file, line, column.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LoadError {
+    /// How many diagnostics are errors.
+    pub fn error_count(&self) -> usize {
+        self.errors().count()
+    }
+
+    fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|diagnostic| diagnostic.severity == Severity::Error)
+    }
+
+    fn first_error(&self) -> String {
+        self.errors()
+            .next()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+impl Loaded {
+    /// The manifests if no diagnostic is an error (warnings are dropped: print them first),
+    /// else every diagnostic as a [`LoadError`].
+    pub fn into_result(self) -> Result<Vec<Manifest>, LoadError> {
+        if self.has_errors() {
+            Err(LoadError {
+                diagnostics: self.diagnostics,
+            })
+        } else {
+            Ok(self.manifests)
+        }
+    }
+}

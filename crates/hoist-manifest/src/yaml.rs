@@ -1,0 +1,300 @@
+//! A small YAML tree with positions, built from the `yaml-rust2` event parser.
+//!
+//! `yaml_rust2::Yaml` forgets where each value was written and silently keeps the last of two
+//! duplicate keys, so the decoder works on this tree instead: every [`Node`] knows its line and
+//! column, and mappings keep all their pairs (duplicates included) in file order, so that
+//! duplicates can be reported. Scalars keep their raw text; the decoder decides what a scalar
+//! means (the promoter manifests only hold strings and `src: true|false`).
+//!
+//! Anchors, aliases and tags are rejected: promoter manifests never need them, and an alias
+//! would let one entry silently stand for another.
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// One YAML value with the position where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Node {
+    pub(crate) kind: NodeKind,
+    /// 1-based line.
+    pub(crate) line: u32,
+    /// 1-based column.
+    pub(crate) column: u32,
+}
+
+/// The shape of a [`Node`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    /// A scalar: its text, and whether it was written plain (unquoted, not a block scalar).
+    Scalar { text: String, plain: bool },
+    /// A sequence, in file order.
+    Sequence(Vec<Node>),
+    /// A mapping: all key/value pairs in file order, duplicates included.
+    Mapping(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// Whether this is a YAML null (`~`, `null`, or nothing at all, written plain).
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(&self.kind, NodeKind::Scalar { text, plain: true }
+            if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    /// The scalar text, unless this is a collection or a null.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { text, .. } if !self.is_null() => Some(text),
+            _ => None,
+        }
+    }
+
+    /// What kind of value this is, for "expected X, found Y" messages.
+    pub(crate) fn describe(&self) -> &'static str {
+        match &self.kind {
+            _ if self.is_null() => "nothing (null)",
+            NodeKind::Scalar { .. } => "a scalar",
+            NodeKind::Sequence(_) => "a list",
+            NodeKind::Mapping(_) => "a map",
+        }
+    }
+}
+
+/// A YAML syntax error (or a YAML feature the manifests do not allow), with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyntaxError {
+    pub(crate) line: u32,
+    pub(crate) column: u32,
+    pub(crate) message: String,
+}
+
+/// Parses one YAML document. `Ok(None)` when the text holds no document (empty, or only
+/// comments), which the thin layout uses for "no images yet".
+pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
+    // The scanner does not skip a byte-order mark; editors on Windows write one.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // yaml-rust2 is well fuzzed, but `load` must never panic on user input: turn a parser panic
+    // into an error at the start of the file rather than trusting that.
+    std::panic::catch_unwind(|| Builder::default().run(text)).unwrap_or_else(|_| {
+        Err(SyntaxError {
+            line: 1,
+            column: 1,
+            message: "the YAML parser failed on this file".to_owned(),
+        })
+    })
+}
+
+fn position(mark: &Marker) -> (u32, u32) {
+    // Marker lines are 1-based and columns 0-based (see `ScanError`'s Display impl).
+    let clamp = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
+    (clamp(mark.line()), clamp(mark.col()).saturating_add(1))
+}
+
+/// A collection being built.
+#[derive(Debug)]
+enum Open {
+    Sequence(Node),
+    /// A mapping, and the key waiting for its value.
+    Mapping(Node, Option<Node>),
+}
+
+#[derive(Debug, Default)]
+struct Builder {
+    stack: Vec<Open>,
+    document: Option<Node>,
+    documents: usize,
+}
+
+impl Builder {
+    fn run(mut self, text: &str) -> Result<Option<Node>, SyntaxError> {
+        let mut parser = Parser::new_from_str(text);
+        loop {
+            let (event, mark) = parser.next_token().map_err(|error| {
+                let (line, column) = position(error.marker());
+                SyntaxError {
+                    line,
+                    column,
+                    message: format!("YAML syntax error: {}", error.info()),
+                }
+            })?;
+            let (line, column) = position(&mark);
+            let fail = |message: &str| SyntaxError {
+                line,
+                column,
+                message: message.to_owned(),
+            };
+            match event {
+                Event::StreamEnd => return Ok(self.document),
+                Event::DocumentStart => {
+                    self.documents += 1;
+                    if self.documents > 1 {
+                        return Err(fail(
+                            "a second YAML document ('---'); a manifest file holds exactly one",
+                        ));
+                    }
+                }
+                Event::Alias(_) => {
+                    return Err(fail("YAML aliases (*name) are not allowed in manifests"));
+                }
+                Event::Scalar(_, _, anchor, _)
+                | Event::SequenceStart(anchor, _)
+                | Event::MappingStart(anchor, _)
+                    if anchor != 0 =>
+                {
+                    return Err(fail("YAML anchors (&name) are not allowed in manifests"));
+                }
+                Event::Scalar(_, _, _, Some(_))
+                | Event::SequenceStart(_, Some(_))
+                | Event::MappingStart(_, Some(_)) => {
+                    return Err(fail("YAML tags (!tag) are not allowed in manifests"));
+                }
+                Event::Scalar(text, style, _, None) => {
+                    let plain = style == TScalarStyle::Plain;
+                    self.add(Node {
+                        kind: NodeKind::Scalar { text, plain },
+                        line,
+                        column,
+                    });
+                }
+                Event::SequenceStart(..) => self.stack.push(Open::Sequence(Node {
+                    kind: NodeKind::Sequence(Vec::new()),
+                    line,
+                    column,
+                })),
+                Event::MappingStart(..) => self.stack.push(Open::Mapping(
+                    Node {
+                        kind: NodeKind::Mapping(Vec::new()),
+                        line,
+                        column,
+                    },
+                    None,
+                )),
+                Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                    Some(Open::Sequence(node) | Open::Mapping(node, _)) => self.add(node),
+                    None => return Err(fail("unbalanced YAML collection end")),
+                },
+                Event::Nothing | Event::StreamStart | Event::DocumentEnd => {}
+            }
+        }
+    }
+
+    /// Attaches a finished node to the collection being built, or makes it the document.
+    fn add(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => self.document = Some(node),
+            Some(Open::Sequence(Node {
+                kind: NodeKind::Sequence(items),
+                ..
+            })) => items.push(node),
+            Some(Open::Mapping(mapping, pending)) => match pending.take() {
+                None => {
+                    // The parser marks a block mapping where it recognises it, after its first
+                    // key; a mapping starts where its first key does.
+                    if (node.line, node.column) < (mapping.line, mapping.column) {
+                        (mapping.line, mapping.column) = (node.line, node.column);
+                    }
+                    *pending = Some(node);
+                }
+                Some(key) => {
+                    if let NodeKind::Mapping(pairs) = &mut mapping.kind {
+                        pairs.push((key, node));
+                    }
+                }
+            },
+            // An open sequence always holds a Sequence kind; nothing else is ever pushed.
+            Some(Open::Sequence(_)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(text: &str, plain: bool, line: u32, column: u32) -> Node {
+        Node {
+            kind: NodeKind::Scalar {
+                text: text.to_owned(),
+                plain,
+            },
+            line,
+            column,
+        }
+    }
+
+    #[test]
+    fn builds_a_tree_with_positions() {
+        let text = "a:\n  - \"x\"\n  - y\nb: {c: d}\n";
+        let root = parse(text).unwrap().unwrap();
+        let NodeKind::Mapping(pairs) = &root.kind else {
+            panic!("not a map: {root:?}")
+        };
+        assert_eq!((root.line, root.column), (1, 1));
+        assert_eq!(pairs[0].0, scalar("a", true, 1, 1));
+        let NodeKind::Sequence(items) = &pairs[0].1.kind else {
+            panic!("not a list")
+        };
+        // A quoted scalar starts at its opening quote.
+        assert_eq!(items[0], scalar("x", false, 2, 5));
+        assert_eq!(items[1], scalar("y", true, 3, 5));
+        let NodeKind::Mapping(inner) = &pairs[1].1.kind else {
+            panic!("not a map")
+        };
+        assert_eq!(inner[0].1, scalar("d", true, 4, 8));
+    }
+
+    #[test]
+    fn keeps_duplicate_keys() {
+        let root = parse("a: 1\na: 2\n").unwrap().unwrap();
+        let NodeKind::Mapping(pairs) = root.kind else {
+            panic!("not a map")
+        };
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(pairs[1].0.line, 2);
+    }
+
+    #[test]
+    fn handles_crlf_bom_and_comments() {
+        let root = parse("\u{feff}# c\r\n- a\r\n# c\r\n- b").unwrap().unwrap();
+        let NodeKind::Sequence(items) = root.kind else {
+            panic!("not a list")
+        };
+        assert_eq!(items[1], scalar("b", true, 4, 3));
+        assert_eq!(parse("# only a comment\n").unwrap(), None);
+        assert_eq!(parse("").unwrap(), None);
+    }
+
+    #[test]
+    fn nulls_and_kinds() {
+        let root = parse("a:\nb: ~\nc: ''\n").unwrap().unwrap();
+        let NodeKind::Mapping(pairs) = root.kind else {
+            panic!("not a map")
+        };
+        assert!(pairs[0].1.is_null());
+        assert!(pairs[1].1.is_null());
+        assert!(!pairs[2].1.is_null());
+        assert_eq!(pairs[2].1.as_str(), Some(""));
+        assert_eq!(pairs[0].1.describe(), "nothing (null)");
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_position() {
+        let error = parse("a: [b\nc: d\n").unwrap_err();
+        assert!(error.message.starts_with("YAML syntax error"), "{error:?}");
+        assert!(error.line >= 1);
+        let error = parse("a: \"open\n").unwrap_err();
+        assert!(error.message.contains("YAML syntax error"), "{error:?}");
+    }
+
+    #[test]
+    fn rejects_anchors_aliases_tags_and_documents() {
+        let error = parse("a: &x 1\nb: *x\n").unwrap_err();
+        // Reported at the anchored value.
+        assert_eq!((error.line, error.column), (1, 7));
+        assert!(error.message.contains("anchors"));
+        let error = parse("a: !!str 1\n").unwrap_err();
+        assert!(error.message.contains("tags"));
+        let error = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.message.contains("second YAML document"));
+    }
+}
