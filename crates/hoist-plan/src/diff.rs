@@ -217,6 +217,12 @@ mod tests {
             &["r.io/p"],
             &[("foo", &[('a', &["v1"])])],
         );
-        assert!(diff(&EdgeSet::compute(&[m.clone()]), &EdgeSet::compute(&[m])).is_empty());
+        assert!(
+            diff(
+                &EdgeSet::compute(std::slice::from_ref(&m)),
+                &EdgeSet::compute(&[m])
+            )
+            .is_empty()
+        );
     }
 }

@@ -19,13 +19,16 @@ fn location(file: &str, line: u32) -> Location {
     }
 }
 
+/// An image as `(name, [(digest character, [tags])])`.
+pub(crate) type ImageSpec<'a> = (&'a str, &'a [(char, &'a [&'a str])]);
+
 /// A manifest in `file` promoting from `source` to `destinations`, with images
 /// `(name, [(digest, [tags])])`; each digest line gets its own line number.
 pub(crate) fn manifest(
     file: &str,
     source: &str,
     destinations: &[&str],
-    images: &[(&str, &[(char, &[&str])])],
+    images: &[ImageSpec<'_>],
 ) -> Manifest {
     let file_path: Arc<Path> = Arc::from(Path::new(file));
     let mut registries = vec![Registry {

@@ -33,8 +33,8 @@ struct Counts {
 /// What one source image promotes.
 #[derive(Debug, serde::Serialize)]
 struct ImageSummary {
-    /// `source-registry/image`.
-    source: String,
+    /// `source-registry/image` (without `--base`), or the image name (with it).
+    image: String,
     digests: usize,
     tags: usize,
     destinations: usize,
@@ -396,7 +396,7 @@ fn summarise(loaded: &Loaded) -> Vec<ImageSummary> {
         for image in &manifest.images {
             let name = format!("{}/{}", source.name, image.name);
             let summary = by_source.entry(name.clone()).or_insert(ImageSummary {
-                source: name,
+                image: name,
                 digests: 0,
                 tags: 0,
                 destinations,
@@ -409,43 +409,40 @@ fn summarise(loaded: &Loaded) -> Vec<ImageSummary> {
     by_source.into_values().collect()
 }
 
+/// What a change adds to one image, over all destinations.
+#[derive(Default)]
+struct Additions {
+    digests: std::collections::BTreeSet<hoist_oci::Digest>,
+    tags: std::collections::BTreeSet<hoist_oci::Tag>,
+    registries: std::collections::BTreeSet<String>,
+}
+
 fn summarise_additions(changes: &[Change]) -> Vec<ImageSummary> {
-    let mut by_image: BTreeMap<
-        String,
-        (
-            std::collections::BTreeSet<hoist_oci::Digest>,
-            std::collections::BTreeSet<String>,
-            std::collections::BTreeSet<String>,
-        ),
-    > = BTreeMap::new();
+    let mut by_image: BTreeMap<String, Additions> = BTreeMap::new();
     for change in changes {
         let entry = by_image
             .entry(change.destination.image.to_string())
             .or_default();
-        match change.kind {
-            ChangeKind::AddDigest => {
-                entry.0.insert(change.digest);
+        match (&change.kind, &change.tag) {
+            (ChangeKind::AddDigest, _) => {
+                entry.digests.insert(change.digest);
             }
-            ChangeKind::AddTag => {
-                entry.1.insert(
-                    change
-                        .tag
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                );
+            (ChangeKind::AddTag, Some(tag)) => {
+                entry.tags.insert(tag.clone());
             }
             _ => continue,
         }
-        entry.2.insert(change.destination.registry.to_string());
+        entry
+            .registries
+            .insert(change.destination.registry.to_string());
     }
     by_image
         .into_iter()
-        .map(|(image, (digests, tags, destinations))| ImageSummary {
-            source: image,
-            digests: digests.len(),
-            tags: tags.len(),
-            destinations: destinations.len(),
+        .map(|(image, additions)| ImageSummary {
+            image,
+            digests: additions.digests.len(),
+            tags: additions.tags.len(),
+            destinations: additions.registries.len(),
         })
         .collect()
 }
@@ -539,7 +536,7 @@ fn print_text(out: &mut impl std::io::Write, report: &CheckReport) -> std::io::R
                 writeln!(
                     out,
                     "  {}  {} digest(s), {} tag(s) -> {} destination(s)",
-                    image.source, image.digests, image.tags, image.destinations
+                    image.image, image.digests, image.tags, image.destinations
                 )?;
             }
         }

@@ -35,7 +35,7 @@ fn a_valid_thin_layout_passes_and_counts_every_edge() {
     // (2 tags + 1 tagless) x 2 destinations.
     assert_eq!(report["counts"]["edges"], 6);
     assert_eq!(
-        report["promotions"][0]["source"],
+        report["promotions"][0]["image"],
         "gcr.io/k8s-staging-foo/foo"
     );
     assert_eq!(report["promotions"][0]["destinations"], 2);
