@@ -298,17 +298,17 @@ fn judge_change(
     let mut refused: BTreeMap<(String, String), (Finding, usize)> = BTreeMap::new();
     for change in &changes {
         let reference = change.reference();
+        let tag = change
+            .tag
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         let (kind, allowed, message) = match &change.kind {
             ChangeKind::MoveTag { from } => (
                 "tag-move",
                 policy_set.allows_tag_move(&reference).is_some(),
                 format!(
-                    "tag {} moves from {from} to {}: a promoted tag is never moved (an allow rule of kind tag-move can permit it)",
-                    change
-                        .tag
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
+                    "tag {tag} moves from {from} to {}: a promoted tag is never moved (an allow rule of kind tag-move can permit it)",
                     change.digest
                 ),
             ),
@@ -324,12 +324,7 @@ fn judge_change(
                 "removal",
                 policy_set.allows_removal(&reference).is_some(),
                 format!(
-                    "tag {} (at {}) is removed: promoted tags stay (an allow rule of kind removal can permit it)",
-                    change
-                        .tag
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
+                    "tag {tag} (at {}) is removed: promoted tags stay (an allow rule of kind removal can permit it)",
                     change.digest
                 ),
             ),

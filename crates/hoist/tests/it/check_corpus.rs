@@ -107,6 +107,16 @@ fn the_frozen_k8s_gcr_io_tree_loads_cleanly() {
     assert_eq!(output.status.code(), Some(0));
 }
 
+/// Adds a new digest tagged v99.0.0 to the first image of an images.yaml.
+fn add_new_digest(images: &std::path::Path) {
+    let text = std::fs::read_to_string(images).unwrap();
+    let line = format!(
+        "  dmap:\n    \"sha256:{}\": [\"v99.0.0\"]\n",
+        "f".repeat(64)
+    );
+    std::fs::write(images, text.replacen("  dmap:\n", &line, 1)).unwrap();
+}
+
 #[test]
 fn a_change_under_k8s_gcr_io_is_blocked_with_the_explanation() {
     let Some(corpus) = corpus() else { return };
@@ -121,19 +131,11 @@ fn a_change_under_k8s_gcr_io_is_blocked_with_the_explanation() {
             &dir.join("registry.k8s.io/images/k8s-staging-coredns"),
         );
     });
-    let images = repo
-        .path()
-        .join("k8s.gcr.io/images/k8s-staging-kwok/images.yaml");
-    let mut text = std::fs::read_to_string(&images).unwrap();
-    text = text.replacen(
-        "  dmap:\n",
-        &format!(
-            "  dmap:\n    \"sha256:{}\": [\"v99.0.0\"]\n",
-            "f".repeat(64)
-        ),
-        1,
+    add_new_digest(
+        &repo
+            .path()
+            .join("k8s.gcr.io/images/k8s-staging-kwok/images.yaml"),
     );
-    std::fs::write(&images, text).unwrap();
 
     let output = hoist(
         repo.path(),
@@ -160,19 +162,11 @@ fn a_change_under_k8s_gcr_io_is_blocked_with_the_explanation() {
 
     // The same kind of change in registry.k8s.io is fine: it is listed, and nothing is refused.
     git(repo.path(), &["checkout", "-q", "--", "k8s.gcr.io"]);
-    let images = repo
-        .path()
-        .join("registry.k8s.io/images/k8s-staging-coredns/images.yaml");
-    let mut text = std::fs::read_to_string(&images).unwrap();
-    text = text.replacen(
-        "  dmap:\n",
-        &format!(
-            "  dmap:\n    \"sha256:{}\": [\"v99.0.0\"]\n",
-            "f".repeat(64)
-        ),
-        1,
+    add_new_digest(
+        &repo
+            .path()
+            .join("registry.k8s.io/images/k8s-staging-coredns/images.yaml"),
     );
-    std::fs::write(&images, text).unwrap();
     let output = hoist(
         repo.path(),
         &[
