@@ -479,13 +479,17 @@ fn print_text(out: &mut impl std::io::Write, report: &CheckReport) -> std::io::R
     let counts = &report.counts;
     writeln!(
         out,
-        "hoist check: {} manifest(s), {} image(s), {} digest(s), {} tag(s) -> {} destination registries on {} host(s), {} edge(s)",
+        "hoist check: {} manifest(s), {} image(s), {} digest(s), {} tag(s) -> {} destination registries{}, {} edge(s)",
         counts.manifests,
         counts.images,
         counts.digests,
         counts.tags,
         counts.destinations,
-        counts.hosts,
+        if counts.hosts > 0 {
+            format!(" on {} host(s)", counts.hosts)
+        } else {
+            String::new()
+        },
         counts.edges
     )?;
     writeln!(
