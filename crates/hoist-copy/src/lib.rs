@@ -1,1 +1,32 @@
-//! Executes a plan over any Source/Sink: dedup by digest, bounded concurrency, commit order.
+//! The image copier: copies one image (a manifest, or an index with all its children) from any
+//! [`Source`](hoist_store::Source) to any [`Sink`](hoist_store::Sink), then points tags at it.
+//!
+//! A [`Copier`] is made for one source and one destination store and runs [`CopyRequest`]s (which
+//! may run concurrently, and share work). The promises, each tested against real registries:
+//!
+//! - **Digests are preserved**: manifests are fetched by digest and their exact bytes pushed back.
+//! - **Blobs are verified while streaming**: every blob flows through a
+//!   [`VerifyingStream`](hoist_store::VerifyingStream); a mismatch aborts the upload and fails the
+//!   image with [`CopyErrorKind::DigestMismatch`], without a retry.
+//! - **Nothing is done twice**: a blob or manifest the destination has is skipped after a `HEAD`;
+//!   within one source store blobs are mounted across repositories; a blob that several requests
+//!   need at once is uploaded once (the others wait for that upload).
+//! - **Commit order** blobs → child manifests → index → tags, so a failure never leaves a tag
+//!   pointing at something incomplete, and running the copy again finishes it.
+//! - **Tags never move**: a destination tag pointing elsewhere fails with
+//!   [`CopyErrorKind::TagMove`].
+//! - **Attached artifacts**: cosign tags (`sha256-<hex>.sig`, `.att`, `.sbom`) and the OCI referrers
+//!   tag-schema fallback (`sha256-<hex>`) of the copied digest are copied along when the source has
+//!   them. The referrers API itself is not used (it is not part of the `Source` contract).
+//!
+//! [`Progress`] receives [`ProgressEvent`]s for bars and logs; [`CopyReport`] counts what was done.
+
+mod blobs;
+mod copier;
+mod error;
+mod manifest;
+mod progress;
+
+pub use copier::{AttachedArtifact, Copier, CopyOptions, CopyReport, CopyRequest};
+pub use error::{CopyError, CopyErrorKind};
+pub use progress::{BlobOutcome, Progress, ProgressEvent};

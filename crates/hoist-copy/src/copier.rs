@@ -1,0 +1,477 @@
+//! [`Copier`]: one image at a time, in commit order blobs → child manifests → index → tags.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use hoist_oci::{Digest, Reference, Tag};
+use hoist_store::{RawManifest, Sink, Source};
+
+use crate::blobs::SharedCopy;
+use crate::error::CopyError;
+use crate::manifest::{Descriptor, references};
+use crate::progress::{BlobOutcome, Progress, ProgressEvent};
+
+/// Tag suffixes cosign uses for things attached to `sha256-<hex>`; the empty one is the OCI
+/// referrers tag-schema fallback (an index of referrers tagged `sha256-<hex>`).
+const ATTACHED_SUFFIXES: [&str; 4] = [".sig", ".att", ".sbom", ""];
+
+/// How a [`Copier`] works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyOptions {
+    /// Blobs of one image copied at once (at least 1).
+    pub concurrency: usize,
+    /// Copy cosign signatures, attestations and SBOMs and the referrers fallback tag along.
+    pub attached: bool,
+    /// Attempts per blob when the store fails in a retryable way (the first included).
+    pub attempts: u32,
+    /// The wait before the second attempt; it doubles for each later one.
+    pub backoff: Duration,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            attached: true,
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// One image to copy: `digest` from the source repository to the destination repository, then
+/// `tags` pointed at it there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRequest {
+    /// The repository path in the source store.
+    pub source_repository: String,
+    /// The repository path in the destination store.
+    pub destination_repository: String,
+    /// The manifest or index to copy.
+    pub digest: Digest,
+    /// Tags to point at it at the destination.
+    pub tags: Vec<Tag>,
+}
+
+/// A cosign artifact or referrers index that was copied along with an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedArtifact {
+    /// Its tag, such as `sha256-<hex>.sig`.
+    pub tag: Tag,
+    /// The manifest the tag points at.
+    pub digest: Digest,
+}
+
+/// What one copy did. Counts include the attached artifacts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Manifests pushed by digest.
+    pub manifests_pushed: usize,
+    /// Manifests the destination already had (their whole tree is then skipped).
+    pub manifests_skipped: usize,
+    /// Blobs streamed from the source.
+    pub blobs_uploaded: usize,
+    /// Blobs mounted from the source repository of the same store.
+    pub blobs_mounted: usize,
+    /// Blobs the destination had, or that a concurrent request copied.
+    pub blobs_skipped: usize,
+    /// Bytes of the uploaded blobs.
+    pub bytes_uploaded: u64,
+    /// Foreign and non-distributable layers, which registries do not hold, so were not copied.
+    pub foreign_layers_skipped: Vec<Digest>,
+    /// Tags pointed at the image.
+    pub tags_set: usize,
+    /// Tags that already pointed at the image.
+    pub tags_skipped: usize,
+    /// Attached artifacts copied along (by tag).
+    pub attached: Vec<AttachedArtifact>,
+}
+
+/// Copies images from one store to another. Cheap to share behind an `Arc`; run many
+/// [`Copier::copy`] calls at once and identical blob copies are merged.
+#[derive(Clone)]
+pub struct Copier {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) source: Arc<dyn Source>,
+    pub(crate) destination: Arc<dyn Sink>,
+    pub(crate) options: CopyOptions,
+    pub(crate) progress: Option<Progress>,
+    /// Source and destination are one store, so blobs can be mounted across repositories.
+    pub(crate) same_store: bool,
+    /// Blob copies by (destination repository, digest): running, or finished successfully.
+    pub(crate) in_flight: Mutex<HashMap<(String, Digest), SharedCopy>>,
+    /// Source tag lists by repository, listed once per copier to find attached artifacts.
+    source_tags: tokio::sync::Mutex<HashMap<String, Arc<HashSet<Tag>>>>,
+}
+
+impl fmt::Debug for Copier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Copier")
+            .field("source", &self.inner.source.describe())
+            .field("destination", &self.inner.destination.describe())
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The manifests of one image still to push, in push order, and the blobs they need.
+#[derive(Default)]
+struct Tree {
+    manifests: Vec<RawManifest>,
+    blobs: Vec<Descriptor>,
+    root: Option<RawManifest>,
+}
+
+impl Copier {
+    /// A copier from `source` to `destination`. When both `describe()` the same store, blobs are
+    /// mounted across repositories instead of uploaded.
+    pub fn new(source: Arc<dyn Source>, destination: Arc<dyn Sink>, options: CopyOptions) -> Self {
+        let same_store = source.describe() == destination.describe();
+        Self {
+            inner: Arc::new(Inner {
+                source,
+                destination,
+                options,
+                progress: None,
+                same_store,
+                in_flight: Mutex::default(),
+                source_tags: tokio::sync::Mutex::default(),
+            }),
+        }
+    }
+
+    /// Sends progress events to `progress`. Call before sharing the copier.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.progress = Some(progress),
+            None => tracing::warn!("progress set on a shared copier; ignored"),
+        }
+        self
+    }
+
+    /// Copies one image (a manifest, or an index with all its children) and then points the tags
+    /// at it; then, when enabled, its attached artifacts. Nothing is tagged unless everything the
+    /// image references is at the destination; running it again completes an interrupted copy and
+    /// only reads when the copy is complete.
+    pub async fn copy(&self, request: &CopyRequest) -> Result<CopyReport, CopyError> {
+        let inner = &self.inner;
+        let mut report = CopyReport::default();
+        let (from, to) = (&request.source_repository, &request.destination_repository);
+        inner
+            .copy_image(from, to, request.digest, &request.tags, &mut report)
+            .await?;
+        if inner.options.attached {
+            let tags = inner.source_tags(from).await?;
+            let prefix = request.digest.tag_prefix();
+            for suffix in ATTACHED_SUFFIXES {
+                let Ok(tag) = Tag::parse(&format!("{prefix}{suffix}")) else {
+                    continue;
+                };
+                if !tags.contains(&tag) {
+                    continue;
+                }
+                let reference = Reference::Tag(tag.clone());
+                let subject = || format!("{}/{from}:{tag}", inner.source.describe());
+                let head = inner
+                    .source
+                    .head_manifest(from, &reference)
+                    .await
+                    .map_err(|error| {
+                        CopyError::store("look up attached artifact", subject(), error)
+                    })?;
+                // Deleted between listing and now: nothing to copy.
+                let Some(head) = head else { continue };
+                inner
+                    .copy_image(
+                        from,
+                        to,
+                        head.digest,
+                        std::slice::from_ref(&tag),
+                        &mut report,
+                    )
+                    .await?;
+                report.attached.push(AttachedArtifact {
+                    tag,
+                    digest: head.digest,
+                });
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Inner {
+    pub(crate) fn emit(&self, event: &ProgressEvent) {
+        if let Some(progress) = &self.progress {
+            progress(event);
+        }
+    }
+
+    fn subject(&self, repository: &str, reference: &dyn fmt::Display, separator: char) -> String {
+        format!(
+            "{}/{repository}{separator}{reference}",
+            self.destination.describe()
+        )
+    }
+
+    async fn copy_image(
+        self: &Arc<Self>,
+        from: &str,
+        to: &str,
+        digest: Digest,
+        tags: &[Tag],
+        report: &mut CopyReport,
+    ) -> Result<(), CopyError> {
+        let tree = self.walk(from, to, digest, report).await?;
+        self.copy_blobs(from, to, &tree.blobs, report).await?;
+        for manifest in &tree.manifests {
+            let reference = Reference::Digest(manifest.digest);
+            self.destination
+                .push_manifest(to, &reference, manifest)
+                .await
+                .map_err(|error| {
+                    CopyError::store(
+                        "push manifest",
+                        self.subject(to, &manifest.digest, '@'),
+                        error,
+                    )
+                })?;
+            report.manifests_pushed += 1;
+            self.emit(&ProgressEvent::ManifestPushed {
+                repository: to.to_owned(),
+                digest: manifest.digest,
+            });
+        }
+        self.set_tags(from, to, digest, tree.root, tags, report)
+            .await
+    }
+
+    /// Fetches the manifests of the image that the destination lacks, children before parents,
+    /// and gathers the blobs they reference (each once).
+    async fn walk(
+        &self,
+        from: &str,
+        to: &str,
+        digest: Digest,
+        report: &mut CopyReport,
+    ) -> Result<Tree, CopyError> {
+        let mut tree = Tree::default();
+        let mut done = HashSet::new();
+        let mut blobs_seen = HashSet::new();
+        // (digest, size its parent names, children already queued); a work list, not recursion.
+        let mut pending: Vec<(Digest, Option<u64>, Option<RawManifest>)> =
+            vec![(digest, None, None)];
+        while let Some((current, expected_size, fetched)) = pending.pop() {
+            if let Some(manifest) = fetched {
+                // Every child is pushed by now: the parent's turn.
+                if done.insert(current) {
+                    if current == digest {
+                        tree.root = Some(manifest.clone());
+                    }
+                    tree.manifests.push(manifest);
+                }
+                continue;
+            }
+            if done.contains(&current) {
+                continue;
+            }
+            let reference = Reference::Digest(current);
+            let at_destination = self
+                .destination
+                .head_manifest(to, &reference)
+                .await
+                .map_err(|error| {
+                    CopyError::store("check manifest", self.subject(to, &current, '@'), error)
+                })?;
+            if at_destination.is_some() {
+                // Committed children-first, so a manifest present means its whole tree is.
+                report.manifests_skipped += 1;
+                done.insert(current);
+                continue;
+            }
+            let source_subject = format!("{}/{from}@{current}", self.source.describe());
+            let manifest = self
+                .source
+                .fetch_manifest(from, &reference)
+                .await
+                .map_err(|error| CopyError::store("fetch manifest", &source_subject, error))?
+                .ok_or_else(|| CopyError::ManifestNotFound {
+                    subject: source_subject.clone(),
+                })?;
+            let invalid = |reason: String| CopyError::InvalidManifest {
+                subject: source_subject.clone(),
+                reason,
+            };
+            if let Some(expected) = expected_size
+                && expected != manifest.bytes.len() as u64
+            {
+                return Err(invalid(format!(
+                    "its index names {expected} bytes, it has {}",
+                    manifest.bytes.len()
+                )));
+            }
+            let found = references(&manifest.media_type, &manifest.bytes).map_err(invalid)?;
+            for layer in found.foreign {
+                tracing::info!(digest = %layer.digest, manifest = %current, "not copying a foreign layer");
+                report.foreign_layers_skipped.push(layer.digest);
+            }
+            tree.blobs.extend(
+                found
+                    .blobs
+                    .into_iter()
+                    .filter(|blob| blobs_seen.insert(blob.digest)),
+            );
+            pending.push((current, None, Some(manifest)));
+            pending.extend(
+                found
+                    .children
+                    .into_iter()
+                    .rev()
+                    .map(|child| (child.digest, Some(child.size), None)),
+            );
+        }
+        Ok(tree)
+    }
+
+    /// Copies `blobs` with bounded concurrency. On a failure the other copies still finish (what
+    /// they upload serves the next run); the first error is returned.
+    async fn copy_blobs(
+        self: &Arc<Self>,
+        from: &str,
+        to: &str,
+        blobs: &[Descriptor],
+        report: &mut CopyReport,
+    ) -> Result<(), CopyError> {
+        // Owned captures: borrowed ones make the future not `Send` for every lifetime (a known
+        // limitation of higher-ranked closures), and callers spawn copies.
+        let copies = blobs.iter().cloned().map(|blob| {
+            let inner = Arc::clone(self);
+            let (from, to) = (from.to_owned(), to.to_owned());
+            async move {
+                let result = inner.ensure_blob(&from, &to, &blob).await;
+                (blob, result)
+            }
+        });
+        let mut copies =
+            futures::stream::iter(copies).buffer_unordered(self.options.concurrency.max(1));
+        let mut first_error = None;
+        while let Some((blob, result)) = copies.next().await {
+            match result {
+                Ok(BlobOutcome::Uploaded) => {
+                    report.blobs_uploaded += 1;
+                    report.bytes_uploaded += blob.size;
+                }
+                Ok(BlobOutcome::Mounted) => report.blobs_mounted += 1,
+                Ok(BlobOutcome::Skipped) => report.blobs_skipped += 1,
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Points `tags` at `digest`, after checking that none of them points elsewhere (then
+    /// nothing is written).
+    async fn set_tags(
+        &self,
+        from: &str,
+        to: &str,
+        digest: Digest,
+        root: Option<RawManifest>,
+        tags: &[Tag],
+        report: &mut CopyReport,
+    ) -> Result<(), CopyError> {
+        let mut to_set = Vec::new();
+        for tag in tags {
+            if to_set.contains(&tag) {
+                continue;
+            }
+            let reference = Reference::Tag(tag.clone());
+            let head = self
+                .destination
+                .head_manifest(to, &reference)
+                .await
+                .map_err(|error| {
+                    CopyError::store("check tag", self.subject(to, tag, ':'), error)
+                })?;
+            match head {
+                Some(head) if head.digest == digest => report.tags_skipped += 1,
+                Some(head) => {
+                    return Err(CopyError::TagMove {
+                        subject: self.subject(to, tag, ':'),
+                        current: head.digest,
+                        wanted: digest,
+                    });
+                }
+                None => to_set.push(tag),
+            }
+        }
+        if to_set.is_empty() {
+            return Ok(());
+        }
+        let manifest = match root {
+            Some(manifest) => manifest,
+            // The image was already there; its bytes are needed to write the tag.
+            None => {
+                let subject = format!("{}/{from}@{digest}", self.source.describe());
+                self.source
+                    .fetch_manifest(from, &Reference::Digest(digest))
+                    .await
+                    .map_err(|error| CopyError::store("fetch manifest", &subject, error))?
+                    .ok_or(CopyError::ManifestNotFound { subject })?
+            }
+        };
+        for tag in to_set {
+            let reference = Reference::Tag(tag.clone());
+            self.destination
+                .push_manifest(to, &reference, &manifest)
+                .await
+                .map_err(|error| CopyError::store("push tag", self.subject(to, tag, ':'), error))?;
+            report.tags_set += 1;
+            self.emit(&ProgressEvent::TagSet {
+                repository: to.to_owned(),
+                tag: tag.clone(),
+                digest,
+            });
+        }
+        Ok(())
+    }
+
+    /// The tags of a source repository, listed once per copier.
+    async fn source_tags(&self, repository: &str) -> Result<Arc<HashSet<Tag>>, CopyError> {
+        let mut cache = self.source_tags.lock().await;
+        if let Some(tags) = cache.get(repository) {
+            return Ok(Arc::clone(tags));
+        }
+        let tags = self.source.list_tags(repository).await.map_err(|error| {
+            CopyError::store(
+                "list tags",
+                format!("{}/{repository}", self.source.describe()),
+                error,
+            )
+        })?;
+        let tags = Arc::new(tags.into_iter().collect::<HashSet<_>>());
+        cache.insert(repository.to_owned(), Arc::clone(&tags));
+        Ok(tags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attached_tags_are_valid_tags() {
+        let prefix = Digest::of(b"x").tag_prefix();
+        for suffix in ATTACHED_SUFFIXES {
+            assert!(Tag::parse(&format!("{prefix}{suffix}")).is_ok(), "{suffix}");
+        }
+    }
+}
