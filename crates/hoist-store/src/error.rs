@@ -46,8 +46,18 @@ pub struct StoreError {
 
 impl StoreError {
     /// A new error of `kind` about `subject`.
-    pub fn new(kind: StoreErrorKind, subject: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { kind, subject: subject.into(), message: message.into(), retry_after: None, source: None }
+    pub fn new(
+        kind: StoreErrorKind,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind,
+            subject: subject.into(),
+            message: message.into(),
+            retry_after: None,
+            source: None,
+        }
     }
 
     /// Attaches the underlying cause.
@@ -109,6 +119,9 @@ impl StoreError {
     /// Whether trying again may succeed: rate limits, server errors, network failures.
     /// A digest mismatch is *not* retryable: it means corrupted content somewhere.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, StoreErrorKind::RateLimited | StoreErrorKind::Server | StoreErrorKind::Network)
+        matches!(
+            self.kind,
+            StoreErrorKind::RateLimited | StoreErrorKind::Server | StoreErrorKind::Network
+        )
     }
 }

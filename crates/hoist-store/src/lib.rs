@@ -43,7 +43,11 @@ impl RawManifest {
     /// Wraps bytes, computing their digest.
     pub fn new(media_type: impl Into<String>, bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
-        Self { media_type: media_type.into(), digest: Digest::of(&bytes), bytes }
+        Self {
+            media_type: media_type.into(),
+            digest: Digest::of(&bytes),
+            bytes,
+        }
     }
 }
 
@@ -98,11 +102,13 @@ pub trait Source: Send + Sync + Debug {
     ) -> Result<Option<RawManifest>, StoreError>;
 
     /// The size of a blob, or `None` when the store does not have it.
-    async fn blob_size(&self, repository: &str, digest: &Digest) -> Result<Option<u64>, StoreError>;
+    async fn blob_size(&self, repository: &str, digest: &Digest)
+    -> Result<Option<u64>, StoreError>;
 
     /// The blob's bytes as a stream, *not* verified: wrap it in a [`VerifyingStream`].
     /// A missing blob is [`StoreErrorKind::NotFound`].
-    async fn fetch_blob(&self, repository: &str, digest: &Digest) -> Result<ByteStream, StoreError>;
+    async fn fetch_blob(&self, repository: &str, digest: &Digest)
+    -> Result<ByteStream, StoreError>;
 }
 
 /// Something images can be written to.

@@ -39,7 +39,12 @@ impl std::fmt::Debug for VerifyingStream {
 impl VerifyingStream {
     /// Wraps `inner`, which must yield exactly `expected_size` bytes hashing to `expected`.
     /// `subject` names the blob in errors.
-    pub fn new(inner: ByteStream, subject: impl Into<String>, expected: Digest, expected_size: u64) -> Self {
+    pub fn new(
+        inner: ByteStream,
+        subject: impl Into<String>,
+        expected: Digest,
+        expected_size: u64,
+    ) -> Self {
         Self {
             inner,
             subject: subject.into(),
@@ -58,7 +63,13 @@ impl VerifyingStream {
 
     fn mismatch(&mut self) -> StoreError {
         let actual = Digest::from_sha256(std::mem::take(&mut self.hasher).finalize().into());
-        StoreError::digest_mismatch(&self.subject, &self.expected, self.expected_size, &actual, self.seen)
+        StoreError::digest_mismatch(
+            &self.subject,
+            &self.expected,
+            self.expected_size,
+            &actual,
+            self.seen,
+        )
     }
 }
 
@@ -87,7 +98,8 @@ impl Stream for VerifyingStream {
             }
             Poll::Ready(None) => {
                 self.done = true;
-                let actual = Digest::from_sha256(std::mem::take(&mut self.hasher).finalize().into());
+                let actual =
+                    Digest::from_sha256(std::mem::take(&mut self.hasher).finalize().into());
                 if actual == self.expected && self.seen == self.expected_size {
                     Poll::Ready(None)
                 } else {
@@ -112,7 +124,12 @@ mod tests {
     use crate::StoreErrorKind;
 
     fn chunks(parts: &[&'static [u8]]) -> ByteStream {
-        Box::pin(stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>()))
+        Box::pin(stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        ))
     }
 
     async fn drain(stream: VerifyingStream) -> (Vec<u8>, Option<StoreError>) {
@@ -130,7 +147,13 @@ mod tests {
     #[tokio::test]
     async fn passes_good_content() {
         let digest = Digest::of(b"hello world");
-        let (out, error) = drain(VerifyingStream::new(chunks(&[b"hello ", b"world"]), "b", digest, 11)).await;
+        let (out, error) = drain(VerifyingStream::new(
+            chunks(&[b"hello ", b"world"]),
+            "b",
+            digest,
+            11,
+        ))
+        .await;
         assert_eq!(out, b"hello world");
         assert!(error.is_none());
     }
@@ -138,7 +161,13 @@ mod tests {
     #[tokio::test]
     async fn fails_on_flipped_byte_at_the_end() {
         let digest = Digest::of(b"hello world");
-        let (_, error) = drain(VerifyingStream::new(chunks(&[b"hello ", b"wOrld"]), "b", digest, 11)).await;
+        let (_, error) = drain(VerifyingStream::new(
+            chunks(&[b"hello ", b"wOrld"]),
+            "b",
+            digest,
+            11,
+        ))
+        .await;
         let error = error.expect("a mismatch");
         assert_eq!(error.kind(), StoreErrorKind::DigestMismatch);
         assert!(!error.is_retryable());
@@ -147,7 +176,13 @@ mod tests {
     #[tokio::test]
     async fn fails_as_soon_as_too_long() {
         let digest = Digest::of(b"hello");
-        let (out, error) = drain(VerifyingStream::new(chunks(&[b"hel", b"lo!!", b"more"]), "b", digest, 5)).await;
+        let (out, error) = drain(VerifyingStream::new(
+            chunks(&[b"hel", b"lo!!", b"more"]),
+            "b",
+            digest,
+            5,
+        ))
+        .await;
         assert_eq!(out, b"hel", "the chunk that overruns is not passed on");
         assert_eq!(error.unwrap().kind(), StoreErrorKind::DigestMismatch);
     }
