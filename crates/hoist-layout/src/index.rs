@@ -101,6 +101,18 @@ impl ImageIndex {
         tags
     }
 
+    /// Each tag with the digest of its entry (the first entry when a tag is written twice).
+    pub(crate) fn tag_digests(&self) -> BTreeMap<Tag, Digest> {
+        let mut digests = BTreeMap::new();
+        for descriptor in &self.manifests {
+            let tag = descriptor.ref_name().and_then(|name| Tag::parse(name).ok());
+            if let (Some(tag), Some(digest)) = (tag, descriptor.parsed_digest()) {
+                digests.entry(tag).or_insert(digest);
+            }
+        }
+        digests
+    }
+
     /// The entry named `tag`.
     pub(crate) fn find_tag(&self, tag: &Tag) -> Option<&Descriptor> {
         self.manifests

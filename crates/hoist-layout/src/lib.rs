@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use hoist_oci::{Digest, Reference, RepositoryPath, Tag};
 use hoist_store::{
-    ByteStream, ManifestHead, RawManifest, Sink, Source, StoreError, StoreErrorKind,
+    ByteStream, ManifestHead, RawManifest, Sink, Source, StoreError, StoreErrorKind, TagListing,
 };
 
 use crate::files::{file_size, io_error, read_small, read_stream};
@@ -214,6 +214,20 @@ impl Source for LayoutStore {
             .await?
             .map(|index| index.tags())
             .unwrap_or_default())
+    }
+
+    async fn list_tags_with_digests(&self, repository: &str) -> Result<TagListing, StoreError> {
+        let layout = self.repository_dir(repository)?;
+        let index = Self::read_index(&layout).await?.unwrap_or_default();
+        Ok(TagListing {
+            tags: index.tags(),
+            digests: Some(index.tag_digests()),
+        })
+    }
+
+    /// `index.json` names the digest of every tag.
+    fn lists_tag_digests(&self) -> bool {
+        true
     }
 
     async fn head_manifest(

@@ -8,7 +8,7 @@ use crate::images::decode_images;
 use crate::model::{Image, Registry};
 use crate::registries::decode_registries;
 use crate::report::{Report, join_key};
-use crate::yaml::{Node, NodeKind};
+use hoist_yaml::{Node, NodeKind};
 
 /// The keys of a map, checked: each of `allowed` mapped to its value, if present.
 ///

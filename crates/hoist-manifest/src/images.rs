@@ -26,7 +26,7 @@ use hoist_oci::{Digest, RepositoryPath, Tag};
 use crate::decode::{fields, key_text, non_empty_string, required};
 use crate::model::{DigestTags, Image};
 use crate::report::{Report, digest_problem, join_key, name_problem};
-use crate::yaml::{Node, NodeKind};
+use hoist_yaml::{Node, NodeKind};
 
 /// Where each tag of one image name was first given: its digest and line.
 type TagOwners = HashMap<Tag, (Digest, u32)>;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::decode::non_empty_string;
 use crate::model::Diagnostic;
 use crate::report::{Report, file_diagnostic};
-use crate::yaml::Node;
+use hoist_yaml::Node;
 
 /// The file a thin project's registries are read from.
 pub(crate) const MANIFEST_FILE: &str = "promoter-manifest.yaml";

@@ -26,7 +26,6 @@ mod model;
 mod registries;
 mod report;
 pub mod snapshot;
-mod yaml;
 
 pub use loader::load;
 pub use model::{

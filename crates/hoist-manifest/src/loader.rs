@@ -10,7 +10,7 @@ use crate::decode::{decode_images_file, decode_plain, decode_thin_manifest};
 use crate::layout::{self, Project, check_images_path, describe_io};
 use crate::model::{Diagnostic, Input, Loaded, Manifest};
 use crate::report::Report;
-use crate::yaml::{self, Node};
+use hoist_yaml::{self as yaml, Node};
 
 /// Reads and validates every input. Never panics and never stops at the first problem: every
 /// finding is in [`Loaded::diagnostics`] (sorted by file, line, column), and every manifest whose

@@ -5,7 +5,7 @@ use hoist_oci::RegistryName;
 use crate::decode::{boolean, fields, non_empty_string, required};
 use crate::model::Registry;
 use crate::report::{Report, join_key, name_problem};
-use crate::yaml::{Node, NodeKind};
+use hoist_yaml::{Node, NodeKind};
 
 /// Decodes the `registries:` list. Invalid entries, a registry listed a second time and a second
 /// `src: true` are reported and left out, so the result names each registry once and has at most

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hoist_oci::{DigestError, NameError};
 
 use crate::model::{Diagnostic, Location, Severity};
-use crate::yaml::{Node, SyntaxError};
+use hoist_yaml::{Node, SyntaxError};
 
 /// The findings about one file, and the file they are about.
 #[derive(Debug)]

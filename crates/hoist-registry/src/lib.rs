@@ -30,15 +30,15 @@ mod tags;
 mod upload;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hoist_oci::{Digest, Reference, RepositoryPath, Tag};
 use hoist_store::{
-    ByteStream, ManifestHead, RawManifest, Sink, Source, StoreError, StoreErrorKind,
+    ByteStream, ManifestHead, RawManifest, Sink, Source, StoreError, StoreErrorKind, TagListing,
 };
 
 pub use credentials::RegistryCredentials;
 pub use options::{RegistryOptions, RetryPolicy, Timeouts};
-pub use tags::TagListing;
 
 use crate::client::Transport;
 
@@ -47,6 +47,8 @@ use crate::client::Transport;
 #[derive(Debug, Clone)]
 pub struct RegistryStore {
     transport: Arc<Transport>,
+    /// A tag listing of this host carried digests (or the host is known to send them).
+    lists_tag_digests: Arc<AtomicBool>,
 }
 
 impl RegistryStore {
@@ -55,6 +57,7 @@ impl RegistryStore {
     pub fn new(host: &str, options: RegistryOptions) -> Result<Self, StoreError> {
         Ok(Self {
             transport: Arc::new(Transport::new(host, options)?),
+            lists_tag_digests: Arc::new(AtomicBool::new(sends_manifest_map(host))),
         })
     }
 
@@ -67,13 +70,12 @@ impl RegistryStore {
     pub fn requests_made(&self) -> u64 {
         self.transport.requests_made()
     }
+}
 
-    /// The tags of `repository` and, when the registry lists them (GCR and Artifact Registry
-    /// send a `manifest` map), the digest each tag points to: an inventory without one manifest
-    /// request per tag. A repository that does not exist has no tags.
-    pub async fn list_tags_with_digests(&self, repository: &str) -> Result<TagListing, StoreError> {
-        tags::list(&self.transport, checked(repository)?).await
-    }
+/// GCR and Artifact Registry hosts, which add a `manifest` map (tag digests) to `tags/list`.
+fn sends_manifest_map(host: &str) -> bool {
+    let name = host.split(':').next().unwrap_or(host);
+    name == "gcr.io" || name.ends_with(".gcr.io") || name.ends_with("-docker.pkg.dev")
 }
 
 /// Checks a repository path before it goes into a URL.
@@ -97,6 +99,21 @@ impl Source for RegistryStore {
 
     async fn list_tags(&self, repository: &str) -> Result<Vec<Tag>, StoreError> {
         Ok(self.list_tags_with_digests(repository).await?.tags)
+    }
+
+    /// The tags of `repository` and, when the registry lists them (GCR and Artifact Registry
+    /// send a `manifest` map), the digest each tag points to: an inventory without one manifest
+    /// request per tag. A repository that does not exist has no tags.
+    async fn list_tags_with_digests(&self, repository: &str) -> Result<TagListing, StoreError> {
+        let listing = tags::list(&self.transport, checked(repository)?).await?;
+        if listing.digests.is_some() {
+            self.lists_tag_digests.store(true, Ordering::Relaxed);
+        }
+        Ok(listing)
+    }
+
+    fn lists_tag_digests(&self) -> bool {
+        self.lists_tag_digests.load(Ordering::Relaxed)
     }
 
     async fn head_manifest(

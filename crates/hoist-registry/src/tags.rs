@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use hoist_oci::{Digest, Tag};
-use hoist_store::{StoreError, StoreErrorKind};
+use hoist_store::{StoreError, StoreErrorKind, TagListing};
 use reqwest::header::{ACCEPT, LINK};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -22,16 +22,6 @@ const MAX_PAGE_BYTES: usize = 256 * 1024 * 1024;
 
 /// The most pages followed, against a registry whose `next` links never end.
 const MAX_PAGES: usize = 100_000;
-
-/// The tags of a repository.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TagListing {
-    /// Sorted, without duplicates.
-    pub tags: Vec<Tag>,
-    /// Each tag's manifest digest, when the registry lists them (GCR, Artifact Registry); `None`
-    /// when it does not (registry:2 and most others), and then tags must be resolved one by one.
-    pub digests: Option<BTreeMap<Tag, Digest>>,
-}
 
 /// One page of `tags/list`.
 #[derive(Deserialize)]

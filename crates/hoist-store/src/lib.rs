@@ -15,6 +15,7 @@
 mod error;
 mod verify;
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::pin::Pin;
 
@@ -72,6 +73,17 @@ pub struct ManifestHead {
     pub size: u64,
 }
 
+/// The tags of a repository, and the digest each points at when the listing itself says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagListing {
+    /// Sorted, without duplicates.
+    pub tags: Vec<Tag>,
+    /// Each tag's manifest digest, when the store lists them (GCR and Artifact Registry send a
+    /// `manifest` map, an OCI layout's `index.json` has them); `None` when it does not (registry:2
+    /// and most others), and then tags must be resolved one by one.
+    pub digests: Option<BTreeMap<Tag, Digest>>,
+}
+
 /// Something images can be read from.
 ///
 /// `repository` is always the full repository path inside the store (for a registry
@@ -84,6 +96,22 @@ pub trait Source: Send + Sync + Debug {
     /// The tags of `repository`, sorted and without duplicates. A repository that does not exist
     /// has no tags: `Ok(vec![])`, not an error.
     async fn list_tags(&self, repository: &str) -> Result<Vec<Tag>, StoreError>;
+
+    /// The tags of `repository` with their digests when the store's listing carries them, in one
+    /// round trip. The default lists tags without digests.
+    async fn list_tags_with_digests(&self, repository: &str) -> Result<TagListing, StoreError> {
+        Ok(TagListing {
+            tags: self.list_tags(repository).await?,
+            digests: None,
+        })
+    }
+
+    /// Whether [`Source::list_tags_with_digests`] is expected to carry digests, so that listing a
+    /// repository is cheaper than a `HEAD` per tag. A guess is fine: it only chooses between two
+    /// correct ways of reading tags.
+    fn lists_tag_digests(&self) -> bool {
+        false
+    }
 
     /// The digest, media type and size of a manifest, or `None` when there is none by that reference.
     async fn head_manifest(

@@ -1,12 +1,13 @@
 //! A small YAML tree with positions, built from the `yaml-rust2` event parser.
 //!
+//! Shared by every strict reader of hoist (promoter manifests, mirror catalogues).
 //! `yaml_rust2::Yaml` forgets where each value was written and silently keeps the last of two
-//! duplicate keys, so the decoder works on this tree instead: every [`Node`] knows its line and
+//! duplicate keys, so decoders work on this tree instead: every [`Node`] knows its line and
 //! column, and mappings keep all their pairs (duplicates included) in file order, so that
 //! duplicates can be reported. Scalars keep their raw text; the decoder decides what a scalar
-//! means (the promoter manifests only hold strings and `src: true|false`).
+//! means.
 //!
-//! Anchors, aliases and tags are rejected: promoter manifests never need them, and an alias
+//! Anchors, aliases and tags are rejected: hoist's files never need them, and an alias
 //! would let one entry silently stand for another.
 
 use yaml_rust2::parser::{Event, Parser};
@@ -14,17 +15,17 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// One YAML value with the position where it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Node {
-    pub(crate) kind: NodeKind,
+pub struct Node {
+    pub kind: NodeKind,
     /// 1-based line.
-    pub(crate) line: u32,
+    pub line: u32,
     /// 1-based column.
-    pub(crate) column: u32,
+    pub column: u32,
 }
 
 /// The shape of a [`Node`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum NodeKind {
+pub enum NodeKind {
     /// A scalar: its text, and whether it was written plain (unquoted, not a block scalar).
     Scalar { text: String, plain: bool },
     /// A sequence, in file order.
@@ -35,13 +36,13 @@ pub(crate) enum NodeKind {
 
 impl Node {
     /// Whether this is a YAML null (`~`, `null`, or nothing at all, written plain).
-    pub(crate) fn is_null(&self) -> bool {
+    pub fn is_null(&self) -> bool {
         matches!(&self.kind, NodeKind::Scalar { text, plain: true }
             if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
 
     /// The scalar text, unless this is a collection or a null.
-    pub(crate) fn as_str(&self) -> Option<&str> {
+    pub fn as_str(&self) -> Option<&str> {
         match &self.kind {
             NodeKind::Scalar { text, .. } if !self.is_null() => Some(text),
             _ => None,
@@ -49,7 +50,7 @@ impl Node {
     }
 
     /// What kind of value this is, for "expected X, found Y" messages.
-    pub(crate) fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> &'static str {
         match &self.kind {
             _ if self.is_null() => "nothing (null)",
             NodeKind::Scalar { .. } => "a scalar",
@@ -61,15 +62,15 @@ impl Node {
 
 /// A YAML syntax error (or a YAML feature the manifests do not allow), with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SyntaxError {
-    pub(crate) line: u32,
-    pub(crate) column: u32,
-    pub(crate) message: String,
+pub struct SyntaxError {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
 }
 
 /// Parses one YAML document. `Ok(None)` when the text holds no document (empty, or only
 /// comments), which the thin layout uses for "no images yet".
-pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
+pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     // The scanner does not skip a byte-order mark; editors on Windows write one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // yaml-rust2 is well fuzzed, but `load` must never panic on user input: turn a parser panic
