@@ -72,11 +72,7 @@ pub enum CopyError {
 }
 
 impl CopyError {
-    pub(crate) fn store(
-        operation: &'static str,
-        subject: impl Into<String>,
-        source: StoreError,
-    ) -> Self {
+    pub fn store(operation: &'static str, subject: impl Into<String>, source: StoreError) -> Self {
         Self::Store {
             operation,
             subject: subject.into(),

@@ -19,12 +19,14 @@
 //!   tag-schema fallback (`sha256-<hex>`) of the copied digest are copied along when the source has
 //!   them. The referrers API itself is not used (it is not part of the `Source` contract).
 //!
+//! [`manifest::references`] tells what a manifest references (for plans that count blobs).
+//!
 //! [`Progress`] receives [`ProgressEvent`]s for bars and logs; [`CopyReport`] counts what was done.
 
 mod blobs;
 mod copier;
 mod error;
-mod manifest;
+pub mod manifest;
 mod progress;
 
 pub use copier::{AttachedArtifact, Copier, CopyOptions, CopyReport, CopyRequest};

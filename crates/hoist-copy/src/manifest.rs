@@ -14,11 +14,11 @@ const OCI_NONDISTRIBUTABLE_PREFIX: &str = "application/vnd.oci.image.layer.nondi
 /// A descriptor: what a manifest says about a blob or another manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Descriptor {
+pub struct Descriptor {
     #[serde(default)]
-    pub(crate) media_type: String,
-    pub(crate) digest: Digest,
-    pub(crate) size: u64,
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,24 +38,24 @@ struct Fields {
 
 /// What a manifest references.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct References {
+pub struct References {
     /// Config and distributable layers, to copy before the manifest.
-    pub(crate) blobs: Vec<Descriptor>,
+    pub blobs: Vec<Descriptor>,
     /// Foreign and non-distributable layers, skipped.
-    pub(crate) foreign: Vec<Descriptor>,
+    pub foreign: Vec<Descriptor>,
     /// Child manifests of an index, to copy before the index.
-    pub(crate) children: Vec<Descriptor>,
+    pub children: Vec<Descriptor>,
     /// The manifest this one is attached to (OCI 1.1 referrers); not copied, only reported.
-    pub(crate) subject: Option<Descriptor>,
+    pub subject: Option<Descriptor>,
 }
 
 /// Whether registries refuse to (or need not) store a layer of this media type.
-pub(crate) fn is_foreign(media_type: &str) -> bool {
+pub fn is_foreign(media_type: &str) -> bool {
     media_type == DOCKER_FOREIGN_LAYER || media_type.starts_with(OCI_NONDISTRIBUTABLE_PREFIX)
 }
 
 /// Parses `bytes`, whose media type the store reported as `media_type`.
-pub(crate) fn references(media_type: &str, bytes: &[u8]) -> Result<References, String> {
+pub fn references(media_type: &str, bytes: &[u8]) -> Result<References, String> {
     let fields: Fields = serde_json::from_slice(bytes).map_err(|error| error.to_string())?;
     let media_type = fields.media_type.as_deref().unwrap_or(media_type);
     let mut references = References {

@@ -8,6 +8,8 @@
 //!   its own storage: plain HTTP, basic auth ([`RegistryOptions::with_basic_auth`]) or TLS with a
 //!   throwaway CA ([`RegistryOptions::with_tls`]). It keeps the access log so tests can count
 //!   requests, and can be killed and restarted on the same storage.
+//! - [`S3Server`] (s3s-fs) and [`GcsServer`] (fake-gcs-server) are object stores for the blob
+//!   mirror tests; `ci/install-mirror-servers.sh` installs both.
 //! - [`Endpoint`] says how to reach a registry (host, scheme, credentials, CA); servers and the
 //!   proxy hand them out.
 //! - [`ImageBuilder`] makes seeded random images: gzip'd tar [`Layer`]s generated on the fly,
@@ -37,7 +39,7 @@ pub use image::{
 };
 pub use proxy::{BlobSelector, FaultProxy, Faults, InjectedFault, ProxiedRequest};
 pub use push::{PushSummary, blob_exists, delete_blob, push, push_blob, push_manifest};
-pub use servers::{AccessLogEntry, RegistryOptions, RegistryServer};
+pub use servers::{AccessLogEntry, GcsServer, RegistryOptions, RegistryServer, S3Server};
 pub use skopeo::skopeo_inspect_raw;
 pub use validate::{
     FetchedManifest, Report, fetch_manifest, hash_blob, validate_copy, validate_tag,

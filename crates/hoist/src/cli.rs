@@ -23,6 +23,21 @@ pub enum Command {
     ///
     /// Exit codes: 0 ok, 1 validation or policy failure, 2 usage error.
     Check(CheckArgs),
+
+    /// Plan a promotion from what the registries hold and, with --confirm, execute it.
+    ///
+    /// Without --confirm this is a dry run: it reads the registries, prints the plan and writes
+    /// nothing. With --confirm the same plan is executed. Any refusal (tag move, digest lost from
+    /// the source, policy) stops the whole run before it writes anything.
+    ///
+    /// Exit codes: 0 ok, 1 invalid manifests or a refusal (nothing written), 2 usage error,
+    /// 3 partial failure (a registry could not be read, or some copies failed; re-run to finish).
+    Promote(PromoteArgs),
+
+    /// Print what a repository holds (tags and their digests) in the images.yaml format.
+    ///
+    /// Exit codes: 0 ok, 2 usage error, 3 the registry could not be read.
+    Snapshot(SnapshotArgs),
 }
 
 /// Which promoter manifests to read.
@@ -67,4 +82,92 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+/// How registries are reached.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP (no TLS) to this registry host (HOST[:PORT]). Repeat for several hosts.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+
+    /// Trust the CA certificates in this PEM file too (repeatable).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    pub ca_files: Vec<PathBuf>,
+
+    /// Read registry credentials from this Docker config.json (default: $DOCKER_CONFIG/config.json
+    /// or ~/.docker/config.json).
+    #[arg(long = "docker-config", value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+
+    /// Log in to this registry host with HOIST_REGISTRY_USERNAME and HOIST_REGISTRY_PASSWORD from
+    /// the environment (repeatable). Credentials are never printed.
+    #[arg(long = "credentials-for", value_name = "HOST")]
+    pub credentials_for: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub inputs: ManifestArgs,
+
+    #[command(flatten)]
+    pub registries: RegistryArgs,
+
+    /// Policy directory (*.yaml). Default: the policies shipped inside hoist.
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+
+    /// Evaluate freeze rules as of this date (YYYY-MM-DD). Default: today (UTC).
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<chrono::NaiveDate>,
+
+    /// Execute the plan. Without it nothing is written.
+    #[arg(long)]
+    pub confirm: bool,
+
+    /// Images copied at once (each image × destination is one job).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+
+    /// Report format (the plan, and with --confirm what was done).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// No progress on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Snapshot output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotFormat {
+    /// images.yaml entries.
+    Yaml,
+    /// `name@digest,name:tag` lines.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The repository: REGISTRY/IMAGE, such as gcr.io/k8s-staging-foo/bar or oci:DIR/bar.
+    #[arg(value_name = "REPOSITORY")]
+    pub repository: String,
+
+    /// The registry part of REPOSITORY; the rest is the image name written in the snapshot.
+    /// Default: everything before the last '/'.
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<String>,
+
+    /// Also list cosign signature, attestation and SBOM tags (sha256-<hex>.sig, ...), which
+    /// promotions copy along with their image anyway.
+    #[arg(long)]
+    pub all_tags: bool,
+
+    #[command(flatten)]
+    pub registries: RegistryArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SnapshotFormat::Yaml)]
+    pub output: SnapshotFormat,
 }

@@ -11,6 +11,9 @@ pub enum Outcome {
     Refused,
     /// 2: the command line was wrong or a required file/tool could not be used.
     Usage,
+    /// 3: some work failed (a registry could not be read, a copy failed); what could be done was
+    /// done, nothing is tagged half-copied, and running again finishes the job.
+    Partial,
 }
 
 impl From<Outcome> for ExitCode {
@@ -19,6 +22,7 @@ impl From<Outcome> for ExitCode {
             Outcome::Ok => 0,
             Outcome::Refused => 1,
             Outcome::Usage => 2,
+            Outcome::Partial => 3,
         })
     }
 }

@@ -10,7 +10,11 @@ mod exit;
 mod git;
 mod inputs;
 mod policies;
+mod progress;
+mod promote;
+mod registries;
 mod report;
+mod snapshot;
 
 use std::process::ExitCode;
 
@@ -21,6 +25,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let outcome = match cli.command {
         cli::Command::Check(args) => check::run(&args),
+        cli::Command::Promote(args) => promote::run(&args),
+        cli::Command::Snapshot(args) => snapshot::run(&args),
     };
     match outcome {
         Ok(outcome) => outcome.into(),

@@ -3,4 +3,6 @@
 mod check_base;
 mod check_corpus;
 mod check_plain;
+mod example;
+mod promote;
 mod support;

@@ -1,0 +1,132 @@
+//! [`FileMirror`]: the bucket layout in a local directory.
+
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use hoist_oci::Digest;
+use hoist_store::{ByteStream, StoreError};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::ObjectError;
+use crate::parts::PartReader;
+use crate::{BlobMirror, PutOutcome, blob_key};
+
+/// Bytes read from the stream before writing them out.
+const WRITE_CHUNK: u64 = 1024 * 1024;
+
+/// Blobs in `DIR/containers/images/sha256:<hex>`. A blob is written to a temporary file in the
+/// same directory and hard-linked into place only once verified: the link fails rather than
+/// replace an existing file, so a blob is never overwritten and never seen half-written.
+#[derive(Debug, Clone)]
+pub struct FileMirror {
+    root: PathBuf,
+}
+
+impl FileMirror {
+    /// A mirror in `root` (created on the first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The file of a blob.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(blob_key("", digest))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobMirror for FileMirror {
+    fn describe(&self) -> String {
+        format!("file:{}", self.root.display())
+    }
+
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
+        let path = self.blob_path(digest);
+        match tokio::fs::metadata(&path).await {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(ObjectError::io(path.display().to_string(), error)),
+        }
+    }
+
+    async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        let path = self.blob_path(digest);
+        let subject = path.display().to_string();
+        if let Some(found) = self.blob_size(digest).await? {
+            return existing(&subject, size, found);
+        }
+        let directory = path.parent().unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(directory)
+            .await
+            .map_err(|error| ObjectError::io(directory.display().to_string(), error))?;
+        // Dropped on any error, which deletes the partial file.
+        let temporary = tempfile::Builder::new()
+            .prefix(".upload-")
+            .tempfile_in(directory)
+            .map_err(|error| ObjectError::io(directory.display().to_string(), error))?;
+        let file = temporary
+            .reopen()
+            .map_err(|error| ObjectError::io(temporary.path().display().to_string(), error))?;
+        let mut file = tokio::fs::File::from_std(file);
+        let mut reader = PartReader::new(stream, &subject, digest, size, WRITE_CHUNK);
+        while let Some(chunk) = reader.next_part().await? {
+            file.write_all(&chunk)
+                .await
+                .map_err(|error| ObjectError::io(&subject, error))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(|error| ObjectError::io(&subject, error))?;
+        drop(file);
+        // A hard link fails when the target exists, unlike rename, which would replace it.
+        match std::fs::hard_link(temporary.path(), &path) {
+            Ok(()) => Ok(PutOutcome::Written),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                let found = self.blob_size(digest).await?.unwrap_or(0);
+                existing(&subject, size, found)
+            }
+            Err(error) => Err(ObjectError::io(&subject, error)),
+        }
+    }
+
+    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
+        let path = self.blob_path(digest);
+        let subject = path.display().to_string();
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|error| ObjectError::io(&subject, error))?;
+        let stream = file_chunks(file)
+            .map(move |chunk| chunk.map_err(|error| StoreError::io(subject.clone(), error)));
+        Ok(Box::pin(stream))
+    }
+}
+
+/// The outcome when an object is already there: a skip if its size is right, else corruption.
+pub(crate) fn existing(subject: &str, size: u64, found: u64) -> Result<PutOutcome, ObjectError> {
+    if found == size {
+        Ok(PutOutcome::AlreadyPresent)
+    } else {
+        Err(ObjectError::wrong_size(subject, size, found))
+    }
+}
+
+/// A file as a stream of chunks of up to 64 KiB.
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send {
+    use tokio::io::AsyncReadExt;
+    futures::stream::try_unfold(file, |mut file| async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        let read = file.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(None);
+        }
+        buffer.truncate(read);
+        Ok(Some((bytes::Bytes::from(buffer), file)))
+    })
+}

@@ -1,0 +1,142 @@
+//! Blob mirrors: buckets that hold image blobs (never manifests) for registry.k8s.io, which
+//! redirects clients to them.
+//!
+//! Blobs live under `[prefix/]containers/images/sha256:<hex>`, the layout GCR used in GCS.
+//!
+//! - A [`Catalogue`] (`backends.yaml`, decoded strictly) names the [`Backend`]s: S3 buckets,
+//!   GCS buckets and local directories, with labels a [`Selector`] picks them by.
+//! - [`open`] turns a backend into a [`BlobMirror`]: `S3Mirror` (AWS SDK), `GcsMirror`
+//!   (`object_store`'s JSON API client, which also speaks to the fake-gcs-server emulator) or
+//!   `FileMirror`. Every write is create-only and verified: nothing is ever overwritten, and no
+//!   object becomes visible under a digest unless its bytes hash to that digest.
+//! - [`mirror_blobs`] copies blobs from any [`hoist_store::Source`] into a mirror, skipping what is
+//!   already there; [`audit_blobs`] proves, without writing, that a mirror holds exactly the
+//!   expected bytes.
+//!
+//! Credentials never live in the catalogue: S3 uses the standard AWS chain (environment, profile,
+//! web identity), GCS application default credentials (none when an emulator endpoint is set).
+//! Neither is ever printed: [`BlobMirror::describe`] and every error name only bucket and key.
+
+mod catalogue;
+mod error;
+mod file;
+mod gcs;
+mod parts;
+mod s3;
+mod selector;
+mod transfer;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use hoist_oci::Digest;
+use hoist_store::ByteStream;
+
+pub use catalogue::{Backend, BackendOptions, BackendUrl, Catalogue};
+pub use error::{ObjectError, ObjectErrorKind};
+pub use file::FileMirror;
+pub use gcs::GcsMirror;
+pub use s3::{S3Credentials, S3Mirror};
+pub use selector::Selector;
+pub use transfer::{BlobFinding, BlobStatus, MirrorReport, audit_blobs, mirror_blobs};
+
+/// What [`BlobMirror::put_blob`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The blob was uploaded.
+    Written,
+    /// An object of the right size was already there; nothing was written.
+    AlreadyPresent,
+}
+
+/// A bucket of blobs.
+///
+/// Contract: writes are create-only (an existing object is never replaced) and an object becomes
+/// visible under a digest only after its bytes were checked to hash to it.
+#[async_trait::async_trait]
+pub trait BlobMirror: Send + Sync + Debug {
+    /// `s3://bucket/prefix`, `gs://bucket`, `file:dir`: never a credential.
+    fn describe(&self) -> String;
+
+    /// The size of the blob's object (a `HEAD`), or `None` when there is none.
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError>;
+
+    /// Stores `stream`, which must be exactly `size` bytes hashing to `digest`.
+    ///
+    /// Returns [`PutOutcome::AlreadyPresent`] without reading the stream when an object of `size`
+    /// bytes is already there; an object of another size is an [`ObjectErrorKind::Corrupt`] error,
+    /// never a skip and never replaced. The stream is verified while it is read (even when the
+    /// caller did so already); a mismatch fails with [`ObjectErrorKind::Corrupt`] and leaves no
+    /// object behind.
+    async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError>;
+
+    /// The stored bytes, *not* verified (audits hash them to find corruption). A missing object
+    /// is [`ObjectErrorKind::NotFound`].
+    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError>;
+}
+
+/// Settings for uploads: when to switch to multipart, and the part size (the most memory one
+/// upload holds: a single-request upload buffers up to `multipart_threshold` bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadSettings {
+    /// Blobs larger than this go through multipart uploads.
+    pub multipart_threshold: u64,
+    /// Bytes per part (S3 wants at least 5 MiB for all parts but the last).
+    pub part_size: u64,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            multipart_threshold: 64 * 1024 * 1024,
+            part_size: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// How to open a backend beyond what the catalogue says.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Upload sizes.
+    pub uploads: UploadSettings,
+    /// Static S3 credentials instead of the AWS chain (tests against a local server).
+    pub s3_credentials: Option<S3Credentials>,
+}
+
+/// Opens a backend with default settings and credentials from the environment.
+pub async fn open(backend: &Backend) -> Result<Arc<dyn BlobMirror>, ObjectError> {
+    open_with(backend, &OpenOptions::default()).await
+}
+
+/// Opens a backend with `options`. Makes no request.
+pub async fn open_with(
+    backend: &Backend,
+    options: &OpenOptions,
+) -> Result<Arc<dyn BlobMirror>, ObjectError> {
+    if options.uploads.part_size == 0 || options.uploads.multipart_threshold == 0 {
+        return Err(ObjectError::config(
+            &backend.name,
+            "the part size and multipart threshold must be positive",
+        ));
+    }
+    Ok(match &backend.url {
+        BackendUrl::S3 { .. } => Arc::new(S3Mirror::open(backend, options).await?),
+        BackendUrl::Gcs { .. } => Arc::new(GcsMirror::open(backend, options)?),
+        BackendUrl::File { path } => Arc::new(FileMirror::new(path)),
+    })
+}
+
+/// The object key of a blob under `prefix` (empty for none):
+/// `prefix/containers/images/sha256:<hex>`.
+pub fn blob_key(prefix: &str, digest: &Digest) -> String {
+    if prefix.is_empty() {
+        format!("containers/images/{digest}")
+    } else {
+        format!("{prefix}/containers/images/{digest}")
+    }
+}

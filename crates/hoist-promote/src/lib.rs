@@ -1,0 +1,24 @@
+//! A promotion run: from the edges of the manifests to images in every destination.
+//!
+//! The flow is plan → policy gate → execute, and the dry run stops after the gate:
+//!
+//! 1. [`plan()`] reads what each destination repository holds ([`inventory`]) and classifies every
+//!    (destination, digest) the manifests promote as a [`Step`]: [`Action::Skip`] (already there),
+//!    [`Action::Tag`] (tags to add to a present digest) or [`Action::Copy`]. Tag moves, digests
+//!    lost from the source, policy refusals and unreadable repositories become [`Problem`]s; any
+//!    problem refuses the whole run, so nothing is half-written.
+//! 2. [`execute()`] runs the steps that write with one [`hoist_copy::Copier`] per store pair,
+//!    concurrently, collecting per-step failures ([`Execution`]).
+//!
+//! [`Stores`] opens the store behind each registry name: registries over HTTP(S)
+//! (`hoist-registry`) and `oci:PATH` layouts on disk (`hoist-layout`).
+
+mod execute;
+pub mod inventory;
+pub mod plan;
+mod stores;
+
+pub use execute::{ExecuteOptions, Execution, StepCallback, StepFailure, execute};
+pub use inventory::{PlanOptions, Planned, plan};
+pub use plan::{Action, ImageSize, Plan, Problem, RegistryTotals, SourceImage, Step};
+pub use stores::{Located, StoreConfig, Stores};

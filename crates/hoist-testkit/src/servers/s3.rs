@@ -1,0 +1,168 @@
+//! An S3-compatible server (`s3s-fs`, storing objects as plain files) on 127.0.0.1.
+//!
+//! # Finding the binary
+//!
+//! In this order: the `HOIST_TEST_S3_BINARY` variable; `s3s-fs` on `PATH`;
+//! `$CARGO_HOME/bin/s3s-fs` (default `~/.cargo/bin`). `ci/install-mirror-servers.sh` installs it
+//! (`cargo install s3s-fs@0.14.1 --locked --features binary`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use rand::RngCore;
+
+use super::process::{Log, ServerProcess};
+use crate::error::{Error, Result};
+
+const PROGRAM: &str = "s3s-fs";
+const PROGRAM_VARIABLE: &str = "HOIST_TEST_S3_BINARY";
+/// What to tell a developer whose machine lacks a server binary.
+pub(crate) const INSTALL_HINT: &str = "run ci/install-mirror-servers.sh to install it";
+
+/// A running `s3s-fs` with its own data directory and random credentials; killed on drop.
+///
+/// Buckets are directories of [`S3Server::data_dir`] and objects plain files in them
+/// ([`S3Server::object_path`]), so tests can corrupt or delete objects behind the server's back.
+#[derive(Debug)]
+pub struct S3Server {
+    /// Declared first: fields drop in order, so the process dies before its data goes.
+    process: ServerProcess,
+    /// Holds the buckets; removed on drop.
+    directory: tempfile::TempDir,
+    log: Arc<Log>,
+    port: u16,
+    access_key: String,
+    secret_key: String,
+}
+
+impl S3Server {
+    /// Starts `s3s-fs` on `127.0.0.1` at a port of its choosing and waits until it listens.
+    pub fn start() -> Result<Self> {
+        let program = find_program()?;
+        let directory = tempfile::Builder::new()
+            .prefix("hoist-s3-")
+            .tempdir()
+            .map_err(|source| Error::io(std::env::temp_dir(), source))?;
+        let access_key = format!("hoist{}", random_hex(8));
+        let secret_key = random_hex(20);
+        let mut command = Command::new(&program);
+        command
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(["--access-key", &access_key, "--secret-key", &secret_key])
+            .arg(directory.path())
+            // It logs its address at info level only.
+            .env("RUST_LOG", "s3s_fs=info");
+        let log = Arc::<Log>::default();
+        let program_name = program.display().to_string();
+        let (process, port) = ServerProcess::start(command, &program_name, &log, running_port)?;
+        Ok(Self {
+            process,
+            directory,
+            log,
+            port,
+            access_key,
+            secret_key,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, for a client's endpoint URL (path-style addressing).
+    pub fn endpoint_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The access key id the server accepts.
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    /// The secret access key the server accepts.
+    pub fn secret_key(&self) -> &str {
+        &self.secret_key
+    }
+
+    /// The directory holding the buckets.
+    pub fn data_dir(&self) -> &Path {
+        self.directory.path()
+    }
+
+    /// The file of object `key` in `bucket`.
+    pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.directory.path().join(bucket).join(key)
+    }
+
+    /// Creates an empty bucket (a directory of the data dir).
+    pub fn create_bucket(&self, bucket: &str) -> Result<()> {
+        let path = self.directory.path().join(bucket);
+        std::fs::create_dir_all(&path).map_err(|source| Error::io(path, source))
+    }
+
+    /// Everything the server printed so far.
+    pub fn log_text(&self) -> String {
+        self.log.text()
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+}
+
+fn find_program() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(PROGRAM_VARIABLE) {
+        return Ok(PathBuf::from(path));
+    }
+    if let Some(path) = on_path(PROGRAM) {
+        return Ok(path);
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    if let Some(path) = cargo_home.map(|home| home.join("bin").join(PROGRAM))
+        && path.is_file()
+    {
+        return Ok(path);
+    }
+    Err(Error::ServerStart {
+        program: PROGRAM.to_owned(),
+        reason: format!("not found on PATH nor in $CARGO_HOME/bin: {INSTALL_HINT}"),
+        log: String::new(),
+    })
+}
+
+/// The first executable file called `name` in a `PATH` directory.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|directory| directory.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buffer);
+    hex::encode(buffer)
+}
+
+/// The port from `server is running at http://127.0.0.1:PORT`.
+fn running_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("server is running at http://127.0.0.1:")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_port() {
+        assert_eq!(
+            running_port(
+                "  2026-01-01T00:00:00Z  INFO s3s_fs: server is running at http://127.0.0.1:40187"
+            ),
+            Some(40187)
+        );
+        assert_eq!(running_port("authentication is enabled"), None);
+    }
+}
