@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: builds hoist and checks the example manifests shipped in
-# manifests/example (registries are OCI layouts on disk, so no server is needed).
+# The main job on the embedded default: builds hoist, checks the example manifests shipped in
+# manifests/example, then promotes them for real: the source is the OCI layout committed in
+# manifests/example/layout, the destinations are OCI layouts created under target/hoist-demo/
+# (no server needed). Running it again is a no-op; `rm -rf target/hoist-demo` starts afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p hoist
-target/release/hoist check --thin-manifest-dir manifests/example
+hoist=target/release/hoist
+
+echo "== hoist check (the presubmit)"
+"$hoist" check --thin-manifest-dir manifests/example
+echo
+echo "== hoist promote --confirm (the postsubmit)"
+"$hoist" promote --thin-manifest-dir manifests/example --confirm
+echo
+echo "== hoist snapshot of one destination"
+"$hoist" snapshot oci:target/hoist-demo/prod-us/hello

@@ -4,6 +4,7 @@
 # - skopeo: the peer tool, for cross-checks and the benchmark;
 # - apache2-utils: htpasswd, for a registry with basic auth;
 # - git, tar: `hoist check --base` reads the base revision with them.
+# and then, through ci/install-mirror-servers.sh, s3s-fs and fake-gcs-server.
 set -euo pipefail
 
 packages=(docker-registry skopeo apache2-utils git tar)
@@ -24,3 +25,6 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+# The object-store servers of the blob-mirror tests (s3s-fs, fake-gcs-server).
+bash "$(dirname "$0")/install-mirror-servers.sh"

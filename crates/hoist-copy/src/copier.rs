@@ -88,6 +88,8 @@ pub struct CopyReport {
     pub tags_skipped: usize,
     /// Attached artifacts copied along (by tag).
     pub attached: Vec<AttachedArtifact>,
+    /// Referrers found through the source's OCI referrers API and copied along (by digest).
+    pub referrers: Vec<Digest>,
 }
 
 /// Copies images from one store to another. Cheap to share behind an `Arc`; run many
@@ -201,12 +203,50 @@ impl Copier {
                     digest: head.digest,
                 });
             }
+            inner
+                .copy_referrers(from, to, request.digest, &mut report)
+                .await?;
         }
         Ok(report)
     }
 }
 
 impl Inner {
+    /// Copies, by digest, the referrers the source's referrers API lists for `digest` (a
+    /// registry with the API indexes them again from their `subject` when they are pushed).
+    /// Nothing when the source has no API: then the fallback tag, copied with the other attached
+    /// tags, carries them.
+    async fn copy_referrers(
+        self: &Arc<Self>,
+        from: &str,
+        to: &str,
+        digest: Digest,
+        report: &mut CopyReport,
+    ) -> Result<(), CopyError> {
+        let listed = self
+            .source
+            .referrers(from, &digest)
+            .await
+            .map_err(|error| {
+                CopyError::store(
+                    "list referrers",
+                    format!("{}/{from}@{digest}", self.source.describe()),
+                    error,
+                )
+            })?;
+        for referrer in listed.unwrap_or_default() {
+            let copied = report.attached.iter().any(|a| a.digest == referrer.digest)
+                || report.referrers.contains(&referrer.digest);
+            if copied {
+                continue;
+            }
+            self.copy_image(from, to, referrer.digest, &[], report)
+                .await?;
+            report.referrers.push(referrer.digest);
+        }
+        Ok(())
+    }
+
     pub(crate) fn emit(&self, event: &ProgressEvent) {
         if let Some(progress) = &self.progress {
             progress(event);

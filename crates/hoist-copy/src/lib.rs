@@ -17,7 +17,7 @@
 //!   [`CopyErrorKind::TagMove`].
 //! - **Attached artifacts**: cosign tags (`sha256-<hex>.sig`, `.att`, `.sbom`) and the OCI referrers
 //!   tag-schema fallback (`sha256-<hex>`) of the copied digest are copied along when the source has
-//!   them. The referrers API itself is not used (it is not part of the `Source` contract).
+//!   them; so are the referrers the source's OCI referrers API lists, when it has one.
 //!
 //! [`manifest::references`] tells what a manifest references (for plans that count blobs).
 //!

@@ -7,6 +7,7 @@
 //! are redirected to storage (S3, GCS) with signed URLs, which must not receive registry tokens,
 //! and an https registry may not send us to plain http.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -26,13 +27,31 @@ use crate::retry::{self, Next};
 /// The most redirects one request follows.
 const MAX_REDIRECTS: usize = 5;
 
+/// A body that streams, so it can be sent once only: taken by the first attempt.
+#[derive(Clone, Default)]
+pub(crate) struct OnceBody(Arc<std::sync::Mutex<Option<reqwest::Body>>>);
+
+impl std::fmt::Debug for OnceBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnceBody")
+    }
+}
+
+impl OnceBody {
+    fn take(&self) -> Option<reqwest::Body> {
+        self.0.lock().ok()?.take()
+    }
+}
+
 /// One request to make, kept whole so it can be sent again (after a challenge or a failure).
+/// A streamed body is the exception: such a request is sent once, without retries.
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
     pub(crate) method: Method,
     pub(crate) url: Url,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Bytes>,
+    pub(crate) stream: Option<OnceBody>,
     pub(crate) scope: Scope,
     /// Whether the request may be sent again after a retryable failure (idempotent ones only).
     pub(crate) retry: bool,
@@ -49,6 +68,7 @@ impl Request {
             url,
             headers: HeaderMap::new(),
             body: None,
+            stream: None,
             scope,
             retry,
             follow_redirects,
@@ -64,6 +84,13 @@ impl Request {
 
     pub(crate) fn body(mut self, body: Bytes) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    /// A streamed body: the request is then never retried (the bytes are gone once sent).
+    pub(crate) fn stream_body(mut self, body: reqwest::Body) -> Self {
+        self.stream = Some(OnceBody(Arc::new(std::sync::Mutex::new(Some(body)))));
+        self.retry = false;
         self
     }
 
@@ -351,7 +378,7 @@ impl Transport {
                     &url,
                     &request.headers,
                     header,
-                    request.body.clone(),
+                    body_of(request)?,
                 )
                 .await?;
             if !(request.follow_redirects && response.status().is_redirection()) {
@@ -399,7 +426,7 @@ impl Transport {
         url: &Url,
         headers: &HeaderMap,
         authorization: Option<reqwest::header::HeaderValue>,
-        body: Option<Bytes>,
+        body: Option<reqwest::Body>,
     ) -> Result<Response, StoreError> {
         let subject = subject(url);
         let _permit = self.permits.acquire().await.map_err(|_| {
@@ -445,6 +472,21 @@ impl Transport {
         })?;
         tracing::trace!(host = %self.host, %method, path = url.path(), status = response.status().as_u16(), "response");
         Ok(response)
+    }
+}
+
+/// The body to send for one attempt of `request`.
+fn body_of(request: &Request) -> Result<Option<reqwest::Body>, StoreError> {
+    match (&request.body, &request.stream) {
+        (Some(bytes), _) => Ok(Some(reqwest::Body::from(bytes.clone()))),
+        (None, Some(stream)) => stream.take().map(Some).ok_or_else(|| {
+            StoreError::new(
+                StoreErrorKind::Protocol,
+                subject(&request.url),
+                "a streamed body cannot be sent twice (challenge or redirect mid-upload)",
+            )
+        }),
+        (None, None) => Ok(None),
     }
 }
 

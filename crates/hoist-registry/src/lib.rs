@@ -116,6 +116,14 @@ impl Source for RegistryStore {
         self.lists_tag_digests.load(Ordering::Relaxed)
     }
 
+    async fn referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<Vec<hoist_store::Referrer>>, StoreError> {
+        manifests::referrers(&self.transport, checked(repository)?, digest).await
+    }
+
     async fn head_manifest(
         &self,
         repository: &str,

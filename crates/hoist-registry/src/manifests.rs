@@ -216,3 +216,65 @@ pub(crate) async fn push(
     tracing::debug!(host = %transport.host, repository, %reference, digest = %manifest.digest, "pushed manifest");
     Ok(())
 }
+
+/// One page of `GET /v2/<name>/referrers/<digest>`: an OCI index of descriptors.
+#[derive(serde::Deserialize)]
+struct ReferrersIndex {
+    #[serde(default)]
+    manifests: Vec<ReferrerEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferrerEntry {
+    #[serde(default)]
+    media_type: String,
+    digest: Digest,
+    size: u64,
+    #[serde(default)]
+    artifact_type: Option<String>,
+}
+
+/// The referrers of `digest`, or `None` when the registry has no referrers API (it answers 404,
+/// as the distribution spec asks of registries without it; registry:2 2.8 is one).
+/// (<https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers>)
+pub(crate) async fn referrers(
+    transport: &Transport,
+    repository: &str,
+    digest: &Digest,
+) -> Result<Option<Vec<hoist_store::Referrer>>, StoreError> {
+    let subject = format!("{}/{repository}/referrers/{digest}", transport.host);
+    let request = Request::new(
+        Method::GET,
+        transport.url(&format!("{repository}/referrers/{digest}")),
+        Scope::pull(repository),
+    )
+    .header(ACCEPT, media_types::OCI_INDEX);
+    let response = transport.send(&request).await?;
+    match response.status() {
+        StatusCode::OK => {}
+        StatusCode::NOT_FOUND => return Ok(None),
+        _ => return Err(error_from_response(response, &subject).await),
+    }
+    let body = read_limited(response, MAX_MANIFEST_BYTES, &subject).await?;
+    let index: ReferrersIndex = serde_json::from_slice(&body).map_err(|error| {
+        StoreError::new(
+            StoreErrorKind::Protocol,
+            &subject,
+            "the referrers answer is not an OCI index",
+        )
+        .with_source(error)
+    })?;
+    Ok(Some(
+        index
+            .manifests
+            .into_iter()
+            .map(|entry| hoist_store::Referrer {
+                media_type: entry.media_type,
+                digest: entry.digest,
+                size: entry.size,
+                artifact_type: entry.artifact_type,
+            })
+            .collect(),
+    ))
+}

@@ -28,8 +28,9 @@ pub struct RegistryOptions {
     pub timeouts: Timeouts,
     /// The `User-Agent` header.
     pub user_agent: String,
-    /// Blob uploads send their bytes in `PATCH` requests of about this size; a blob no larger is
-    /// sent in one `PUT`. Bounds the memory one upload holds.
+    /// A blob no larger than this is gathered in memory and sent in one `PUT` (two requests); a
+    /// larger one streams through one `PATCH` (three requests) and is never held whole. Bounds the
+    /// memory one upload holds.
     pub upload_chunk_size: usize,
 }
 
@@ -44,7 +45,7 @@ impl Default for RegistryOptions {
             retry: RetryPolicy::default(),
             timeouts: Timeouts::default(),
             user_agent: format!("hoist/{}", env!("CARGO_PKG_VERSION")),
-            upload_chunk_size: 8 * 1024 * 1024,
+            upload_chunk_size: 1024 * 1024,
         }
     }
 }

@@ -1,19 +1,21 @@
 //! Writing blobs: the upload session of the distribution spec (`POST`, `PATCH`..., `PUT ?digest=`)
 //! and cross-repository mounts.
 //!
-//! The input stream's items (often a few KiB each, straight from another registry) are gathered
-//! into chunks of `upload_chunk_size` bytes, so a blob costs a handful of requests, not one per
-//! item, and memory stays at one chunk whatever the blob's size. A blob no larger than one chunk
-//! goes in the final `PUT`: two requests in all. The session is only finished (`PUT`) when the
+//! A blob larger than `upload_chunk_size` goes as the streamed body of one `PATCH` (the input
+//! stream's items flow straight into the request, so memory does not grow with the blob, and the
+//! blob costs three requests: `POST`, `PATCH`, `PUT`). A smaller one is gathered and sent in the
+//! final `PUT`: two requests in all. The session is only finished (`PUT`) when the
 //! stream ended cleanly with the promised size and digest (hashed here while streaming, and checked
 //! again by the registry at the `PUT`); on any failure it is cancelled (`DELETE`), so a broken
 //! stream never leaves content behind.
+
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError, StoreErrorKind};
-use reqwest::header::{CONTENT_RANGE, CONTENT_TYPE, LOCATION};
+use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 use url::Url;
@@ -55,27 +57,24 @@ struct Session<'a> {
     repository: &'a str,
     subject: String,
     location: Url,
-    offset: u64,
 }
 
 impl Session<'_> {
-    /// Sends one chunk with `PATCH`; the registry answers with the next location.
-    async fn send_chunk(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        let end = self.offset + chunk.len() as u64 - 1;
+    /// Sends the whole blob as one streamed `PATCH` (chunked: its length is only known, and
+    /// checked, once the stream ends).
+    async fn send_stream(&mut self, body: reqwest::Body) -> Result<(), StoreError> {
         let request = Request::new(
             Method::PATCH,
             self.location.clone(),
             Scope::push(self.repository),
         )
         .header(CONTENT_TYPE, "application/octet-stream")
-        .header(CONTENT_RANGE, &format!("{}-{end}", self.offset))
-        .body(chunk);
+        .stream_body(body);
         let response = self.transport.send(&request).await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(error_from_response(response, &self.subject).await);
         }
         self.location = location(&response, &self.subject)?;
-        self.offset = end + 1;
         Ok(())
     }
 
@@ -138,7 +137,6 @@ async fn open<'a>(
         repository,
         subject,
         location,
-        offset: 0,
     })
 }
 
@@ -168,42 +166,120 @@ async fn send_all(
     session: &mut Session<'_>,
     digest: &Digest,
     size: u64,
+    stream: ByteStream,
+) -> Result<(), StoreError> {
+    if size <= session.transport.chunk_size() as u64 {
+        return send_small(session, digest, size, stream).await;
+    }
+    // One `PATCH` whose body is the stream itself, then an empty `PUT ?digest=`: three requests
+    // per blob, and only the stream's items in flight in memory. The bytes are counted and
+    // hashed on their way into the request.
+    let tally = Arc::new(Mutex::new(Tally {
+        hasher: Sha256::new(),
+        seen: 0,
+        error: None,
+    }));
+    // An input error ends the body early instead of failing it: the `PATCH` then completes with
+    // what was sent, the registry answers with the session's current state, and the `DELETE`
+    // that follows cancels it cleanly. (A body that fails mid-request leaves registry:2 writing
+    // it after the response, and refusing a `DELETE` as stale meanwhile.)
+    let counted = {
+        let tally = tally.clone();
+        let subject = session.subject.clone();
+        stream
+            .map(move |item| {
+                let mut tally = tally.lock().expect("the tally lock is never poisoned");
+                if tally.error.is_some() {
+                    return None;
+                }
+                let checked = item.and_then(|bytes| {
+                    tally.seen += bytes.len() as u64;
+                    if tally.seen > size {
+                        return Err(size_error(&subject, size, tally.seen, "more than"));
+                    }
+                    tally.hasher.update(&bytes);
+                    Ok(bytes)
+                });
+                match checked {
+                    Ok(bytes) => Some(Ok::<_, std::io::Error>(bytes)),
+                    Err(error) => {
+                        tally.error = Some(error);
+                        None
+                    }
+                }
+            })
+            .take_while(|item| std::future::ready(item.is_some()))
+            .filter_map(std::future::ready)
+    };
+    let sent = session
+        .send_stream(reqwest::Body::wrap_stream(counted))
+        .await;
+    let (seen, actual, stream_error) = {
+        let mut tally = tally.lock().expect("the tally lock is never poisoned");
+        let hasher = std::mem::take(&mut tally.hasher);
+        (
+            tally.seen,
+            Digest::from_sha256(hasher.finalize().into()),
+            tally.error.take(),
+        )
+    };
+    if let Some(error) = stream_error {
+        return Err(error);
+    }
+    sent?;
+    check(&session.subject, digest, size, seen, &actual)?;
+    session.finish(digest, Bytes::new()).await
+}
+
+/// What passed through a streamed upload.
+struct Tally {
+    hasher: Sha256,
+    seen: u64,
+    /// The first error the input stream gave.
+    error: Option<StoreError>,
+}
+
+/// A blob of at most one chunk: gathered, checked, and sent in the final `PUT`.
+async fn send_small(
+    session: &mut Session<'_>,
+    digest: &Digest,
+    size: u64,
     mut stream: ByteStream,
 ) -> Result<(), StoreError> {
-    let chunk_size = session.transport.chunk_size();
     let mut buffer = BytesMut::new();
-    let mut seen: u64 = 0;
     let mut hasher = Sha256::new();
     while let Some(item) = stream.next().await {
         let item = item?;
-        seen += item.len() as u64;
-        if seen > size {
+        if (buffer.len() + item.len()) as u64 > size {
+            let seen = (buffer.len() + item.len()) as u64;
             return Err(size_error(&session.subject, size, seen, "more than"));
         }
         hasher.update(&item);
         buffer.extend_from_slice(&item);
-        if buffer.len() >= chunk_size {
-            // `split` hands the whole allocation to the request, so the buffer starts afresh
-            // and memory does not accumulate over the chunks.
-            session.send_chunk(buffer.split().freeze()).await?;
-        }
     }
-    if seen != size {
-        return Err(size_error(&session.subject, size, seen, "only"));
-    }
-    // Checked here as well as by the registry: a registry's refused `PUT` consumes the session's
-    // state, so it could no longer be cancelled, and not every registry checks.
     let actual = Digest::from_sha256(hasher.finalize().into());
-    if actual != *digest {
+    check(&session.subject, digest, size, buffer.len() as u64, &actual)?;
+    session.finish(digest, buffer.freeze()).await
+}
+
+/// Checked here as well as by the registry: a registry's refused `PUT` consumes the session's
+/// state, so it could no longer be cancelled, and not every registry checks.
+fn check(
+    subject: &str,
+    digest: &Digest,
+    size: u64,
+    seen: u64,
+    actual: &Digest,
+) -> Result<(), StoreError> {
+    if seen != size {
+        return Err(size_error(subject, size, seen, "only"));
+    }
+    if actual != digest {
         return Err(StoreError::digest_mismatch(
-            &session.subject,
-            digest,
-            size,
-            &actual,
-            seen,
+            subject, digest, size, actual, seen,
         ));
     }
-    session.finish(digest, buffer.freeze()).await
+    Ok(())
 }
 
 fn size_error(subject: &str, size: u64, seen: u64, how: &str) -> StoreError {
@@ -241,7 +317,6 @@ pub(crate) async fn mount(
                 repository: to,
                 location: location(&response, &subject)?,
                 subject,
-                offset: 0,
             };
             session.cancel().await;
             Ok(false)

@@ -84,6 +84,19 @@ pub struct TagListing {
     pub digests: Option<BTreeMap<Tag, Digest>>,
 }
 
+/// A manifest that names another as its `subject`, as the OCI referrers API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    /// The referrer's media type.
+    pub media_type: String,
+    /// The referrer's digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// What kind of artifact it is (a signature, an SBOM, ...), when the listing says.
+    pub artifact_type: Option<String>,
+}
+
 /// Something images can be read from.
 ///
 /// `repository` is always the full repository path inside the store (for a registry
@@ -104,6 +117,18 @@ pub trait Source: Send + Sync + Debug {
             tags: self.list_tags(repository).await?,
             digests: None,
         })
+    }
+
+    /// The manifests whose `subject` is `digest` (the OCI 1.1 referrers API), or `None` when the
+    /// store has no referrers API, in which case referrers can only be found through the
+    /// `sha256-<hex>` fallback tag. The default has no API.
+    async fn referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<Vec<Referrer>>, StoreError> {
+        let _ = (repository, digest);
+        Ok(None)
     }
 
     /// Whether [`Source::list_tags_with_digests`] is expected to carry digests, so that listing a

@@ -74,3 +74,111 @@ async fn attached_artifacts_stay_behind_when_disabled() {
     assert!(report.attached.is_empty());
     assert!(!manifest_exists(&destination, DESTINATION_REPOSITORY, &image.signature_tag()).await);
 }
+
+/// A real registry:2 source that also answers the OCI referrers API (registry:2 2.8 has none) with
+/// a fixed list: the referrers themselves are real manifests stored in the registry, untagged.
+#[derive(Debug)]
+struct WithReferrers {
+    inner: Arc<hoist_registry::RegistryStore>,
+    subject: hoist_oci::Digest,
+    referrers: Vec<hoist_store::Referrer>,
+}
+
+#[async_trait::async_trait]
+impl hoist_store::Source for WithReferrers {
+    fn describe(&self) -> String {
+        format!("{} (with referrers)", self.inner.describe())
+    }
+    async fn list_tags(&self, repository: &str) -> Result<Vec<Tag>, hoist_store::StoreError> {
+        self.inner.list_tags(repository).await
+    }
+    async fn head_manifest(
+        &self,
+        repository: &str,
+        reference: &hoist_oci::Reference,
+    ) -> Result<Option<hoist_store::ManifestHead>, hoist_store::StoreError> {
+        self.inner.head_manifest(repository, reference).await
+    }
+    async fn fetch_manifest(
+        &self,
+        repository: &str,
+        reference: &hoist_oci::Reference,
+    ) -> Result<Option<hoist_store::RawManifest>, hoist_store::StoreError> {
+        self.inner.fetch_manifest(repository, reference).await
+    }
+    async fn blob_size(
+        &self,
+        repository: &str,
+        digest: &hoist_oci::Digest,
+    ) -> Result<Option<u64>, hoist_store::StoreError> {
+        self.inner.blob_size(repository, digest).await
+    }
+    async fn fetch_blob(
+        &self,
+        repository: &str,
+        digest: &hoist_oci::Digest,
+    ) -> Result<hoist_store::ByteStream, hoist_store::StoreError> {
+        self.inner.fetch_blob(repository, digest).await
+    }
+    async fn referrers(
+        &self,
+        _repository: &str,
+        digest: &hoist_oci::Digest,
+    ) -> Result<Option<Vec<hoist_store::Referrer>>, hoist_store::StoreError> {
+        Ok(Some(if *digest == self.subject {
+            self.referrers.clone()
+        } else {
+            Vec::new()
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn referrers_listed_by_the_api_are_copied_by_digest() {
+    let (source, destination) = (registry(), registry());
+    let image = ImageBuilder::new(36).layer(4096).build();
+    // An SBOM-like referrer, pushed untagged: only the referrers API can find it.
+    let sbom = signature_for(&image, 37);
+    push_source(&source, &image).await;
+    push_tagged(&source, SOURCE_REPOSITORY, &sbom, &[]).await;
+    let real = store(&source.host());
+    use hoist_store::Source as _;
+    assert_eq!(
+        real.referrers(SOURCE_REPOSITORY, &image.digest())
+            .await
+            .unwrap(),
+        None,
+        "registry:2 2.8 has no referrers API"
+    );
+
+    let with_api = Arc::new(WithReferrers {
+        inner: real,
+        subject: image.digest(),
+        referrers: vec![hoist_store::Referrer {
+            media_type: sbom.media_type().to_owned(),
+            digest: sbom.digest(),
+            size: sbom.descriptor.size,
+            artifact_type: Some("application/spdx+json".to_owned()),
+        }],
+    });
+    let copier = hoist_copy::Copier::new(with_api, store(&destination.host()), options());
+    let report = copier
+        .copy(&request(image.digest(), &["v1"]))
+        .await
+        .unwrap();
+    assert_eq!(report.referrers, [sbom.digest()]);
+    validate(
+        &source.endpoint(),
+        &destination.endpoint(),
+        sbom.digest(),
+        &[],
+    )
+    .await;
+    validate(
+        &source.endpoint(),
+        &destination.endpoint(),
+        image.digest(),
+        &["v1"],
+    )
+    .await;
+}
