@@ -1,12 +1,10 @@
-//! A small YAML tree that remembers the line of every node.
+//! Policy files as a small tree of [`Node`]s that remember their line.
 //!
-//! `yaml-rust2`'s own `Yaml` type drops source positions and silently keeps the last of two
-//! duplicate keys, so policy files are read from its event stream instead: every node keeps the
-//! line it starts on, and mappings keep all their entries in order so that the schema layer can
-//! report duplicate and unknown keys with their lines.
+//! The parsing itself is `hoist-yaml`'s (positions, duplicate keys kept, anchors, aliases, tags
+//! and multi-document streams refused); this module only reshapes its tree into the form the
+//! schema layer reads: mappings as [`Entry`]s with plain-string keys, nulls as [`Value::Null`].
 
-use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use hoist_yaml::NodeKind;
 
 /// One YAML node and the (1-based) line it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,128 +52,62 @@ pub(crate) struct SyntaxError {
     pub(crate) message: String,
 }
 
-impl SyntaxError {
-    fn at(mark: Marker, message: impl Into<String>) -> Self {
+impl From<hoist_yaml::SyntaxError> for SyntaxError {
+    fn from(error: hoist_yaml::SyntaxError) -> Self {
         Self {
-            line: mark.line(),
-            // yaml-rust2 counts columns from 0; editors count from 1.
-            column: mark.col() + 1,
-            message: message.into(),
+            line: error.line as usize,
+            column: error.column as usize,
+            message: error.message,
         }
     }
 }
 
 /// Parses one YAML document; `Ok(None)` for a file without any document (empty or comments only).
-///
-/// Anchors, aliases, tags and multi-document streams are refused: policy files are short and
-/// reviewed by people, and each of those features makes what a file says harder to see.
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut parser = Parser::new_from_str(text);
-    let mut root = None;
-    loop {
-        let (event, mark) = next(&mut parser)?;
-        match event {
-            Event::StreamStart | Event::DocumentEnd => {}
-            Event::StreamEnd => return Ok(root),
-            Event::DocumentStart if root.is_some() => {
-                return Err(SyntaxError::at(
-                    mark,
-                    "only one YAML document per policy file",
-                ));
-            }
-            Event::DocumentStart => root = Some(node(&mut parser)?),
-            other => {
-                return Err(SyntaxError::at(
-                    mark,
-                    format!("unexpected YAML event {other:?}"),
-                ));
-            }
-        }
+    match hoist_yaml::parse(text)? {
+        Some(root) => Ok(Some(reshape(root)?)),
+        None => Ok(None),
     }
 }
 
-fn next<T: Iterator<Item = char>>(parser: &mut Parser<T>) -> Result<(Event, Marker), SyntaxError> {
-    parser.next_token().map_err(|error| SyntaxError {
-        line: error.marker().line(),
-        column: error.marker().col() + 1,
-        message: error.info().to_owned(),
-    })
-}
-
-/// Reads the node whose first event comes next.
-fn node<T: Iterator<Item = char>>(parser: &mut Parser<T>) -> Result<Node, SyntaxError> {
-    let (event, mark) = next(parser)?;
-    let line = mark.line();
-    let value = match event {
-        Event::Scalar(text, style, anchor, tag) => {
-            refuse_anchor_or_tag(mark, anchor, tag.is_some())?;
-            let null = style == TScalarStyle::Plain
-                && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL");
-            if null {
-                Value::Null
-            } else {
-                Value::Scalar(text)
+fn reshape(node: hoist_yaml::Node) -> Result<Node, SyntaxError> {
+    let line = node.line as usize;
+    let value = if node.is_null() {
+        Value::Null
+    } else {
+        match node.kind {
+            NodeKind::Scalar { text, .. } => Value::Scalar(text),
+            NodeKind::Sequence(items) => {
+                Value::Sequence(items.into_iter().map(reshape).collect::<Result<_, _>>()?)
             }
-        }
-        Event::SequenceStart(anchor, tag) => {
-            refuse_anchor_or_tag(mark, anchor, tag.is_some())?;
-            let mut items = Vec::new();
-            while !matches!(parser.peek(), Ok((Event::SequenceEnd, _))) {
-                items.push(node(parser)?);
-            }
-            next(parser)?;
-            Value::Sequence(items)
-        }
-        Event::MappingStart(anchor, tag) => {
-            refuse_anchor_or_tag(mark, anchor, tag.is_some())?;
-            let mut entries = Vec::new();
-            while !matches!(parser.peek(), Ok((Event::MappingEnd, _))) {
-                let key = node(parser)?;
-                let Value::Scalar(name) = key.value else {
-                    return Err(SyntaxError::at(mark, "mapping keys must be plain strings"));
-                };
-                let mut value = node(parser)?;
-                if value.value == Value::Null {
-                    // An empty value's event is marked where the next token starts, often the
-                    // next line; the key's line is where a reader looks.
-                    value.line = key.line;
+            NodeKind::Mapping(pairs) => {
+                let mut entries = Vec::with_capacity(pairs.len());
+                for (key, value) in pairs {
+                    let key_line = key.line as usize;
+                    let Some(name) = key.as_str().map(str::to_owned) else {
+                        return Err(SyntaxError {
+                            line: key_line,
+                            column: key.column as usize,
+                            message: "mapping keys must be plain strings".to_owned(),
+                        });
+                    };
+                    let mut value = reshape(value)?;
+                    if value.value == Value::Null {
+                        // An empty value is marked where the next token starts, often the next
+                        // line; the key's line is where a reader looks.
+                        value.line = key_line;
+                    }
+                    entries.push(Entry {
+                        key: name,
+                        line: key_line,
+                        value,
+                    });
                 }
-                entries.push(Entry {
-                    key: name,
-                    line: key.line,
-                    value,
-                });
+                Value::Mapping(entries)
             }
-            next(parser)?;
-            Value::Mapping(entries)
-        }
-        Event::Alias(_) => {
-            return Err(SyntaxError::at(
-                mark,
-                "YAML aliases (*name) are not supported",
-            ));
-        }
-        other => {
-            return Err(SyntaxError::at(
-                mark,
-                format!("unexpected YAML event {other:?}"),
-            ));
         }
     };
     Ok(Node { value, line })
-}
-
-fn refuse_anchor_or_tag(mark: Marker, anchor: usize, tagged: bool) -> Result<(), SyntaxError> {
-    if anchor != 0 {
-        return Err(SyntaxError::at(
-            mark,
-            "YAML anchors (&name) are not supported",
-        ));
-    }
-    if tagged {
-        return Err(SyntaxError::at(mark, "YAML tags (!tag) are not supported"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

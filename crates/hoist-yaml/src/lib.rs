@@ -129,24 +129,24 @@ impl Builder {
                     self.documents += 1;
                     if self.documents > 1 {
                         return Err(fail(
-                            "a second YAML document ('---'); a manifest file holds exactly one",
+                            "a second YAML document ('---'); a file holds exactly one YAML document",
                         ));
                     }
                 }
                 Event::Alias(_) => {
-                    return Err(fail("YAML aliases (*name) are not allowed in manifests"));
+                    return Err(fail("YAML aliases (*name) are not allowed"));
                 }
                 Event::Scalar(_, _, anchor, _)
                 | Event::SequenceStart(anchor, _)
                 | Event::MappingStart(anchor, _)
                     if anchor != 0 =>
                 {
-                    return Err(fail("YAML anchors (&name) are not allowed in manifests"));
+                    return Err(fail("YAML anchors (&name) are not allowed"));
                 }
                 Event::Scalar(_, _, _, Some(_))
                 | Event::SequenceStart(_, Some(_))
                 | Event::MappingStart(_, Some(_)) => {
-                    return Err(fail("YAML tags (!tag) are not allowed in manifests"));
+                    return Err(fail("YAML tags (!tag) are not allowed"));
                 }
                 Event::Scalar(text, style, _, None) => {
                     let plain = style == TScalarStyle::Plain;

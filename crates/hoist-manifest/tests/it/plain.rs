@@ -191,7 +191,7 @@ fn anchors_yaml_tags_and_second_documents_are_rejected() {
     assert_eq!(findings(&loaded), ["plain/anchor.yaml:2:17 error"]);
     assert_eq!(
         message_at(&loaded, 2, 17),
-        "YAML anchors (&name) are not allowed in manifests"
+        "YAML anchors (&name) are not allowed"
     );
     let loaded = load_plain("yaml-tag.yaml");
     assert_eq!(findings(&loaded), ["plain/yaml-tag.yaml:3:15 error"]);
