@@ -63,7 +63,7 @@ pub struct Execution {
     pub blobs_skipped: usize,
     pub bytes_uploaded: u64,
     pub tags_set: usize,
-    /// Signatures, attestations, SBOMs and referrers indexes copied along.
+    /// Signatures, attestations, SBOMs and referrers copied along (by tag or referrers API).
     pub attached: usize,
 }
 
@@ -76,7 +76,7 @@ impl Execution {
         self.blobs_skipped += report.blobs_skipped;
         self.bytes_uploaded += report.bytes_uploaded;
         self.tags_set += report.tags_set;
-        self.attached += report.attached.len();
+        self.attached += report.attached.len() + report.referrers.len();
     }
 }
 

@@ -146,7 +146,7 @@ pub async fn plan(
     }
 
     // The sources, once per image to copy whatever the number of destinations.
-    let sizes: Vec<(CopyKey, Result<Option<Sized>, StoreError>)> =
+    let sizes: Vec<(CopyKey, Result<Option<Measured>, StoreError>)> =
         futures::stream::iter(copies.keys().cloned())
             .map(|(source, digest)| async move {
                 let size = async {
@@ -164,11 +164,11 @@ pub async fn plan(
         let (source, digest) = key;
         let first = &planned.plan.steps[steps[0]];
         match sizes.remove(key).expect("every copy was measured") {
-            Ok(Some(sized)) => {
+            Ok(Some(measured)) => {
                 for &index in steps {
-                    planned.plan.steps[index].size = Some(sized.size);
+                    planned.plan.steps[index].size = Some(measured.size);
                 }
-                planned.blobs.insert(*digest, sized.blobs);
+                planned.blobs.insert(*digest, measured.blobs);
             }
             Ok(None) => problems.push(Problem::Lost {
                 registry: source.registry.clone(),
@@ -271,15 +271,20 @@ async fn read_state(
 /// One image to copy: where from, which digest.
 type CopyKey = (SourceImage, Digest);
 
-/// An image's size and distinct blobs.
-#[derive(Debug)]
-struct Sized {
-    size: ImageSize,
-    blobs: Vec<(Digest, u64)>,
+/// What an image is made of, read from its manifests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measured {
+    /// Its size.
+    pub size: ImageSize,
+    /// Every manifest digest: the root first, then the children of indexes.
+    pub manifests: Vec<Digest>,
+    /// Its distinct blobs (digest, size), sorted by digest.
+    pub blobs: Vec<(Digest, u64)>,
 }
 
-/// Reads an image's manifests from the source; `None` when the source does not have its root.
-async fn measure(located: &Located, digest: &Digest) -> Result<Option<Sized>, StoreError> {
+/// Reads an image's manifests (an index with its children) from `located`, by digest, so every
+/// byte read is verified; `None` when the store does not have the root. Blobs are not touched.
+pub async fn measure(located: &Located, digest: &Digest) -> Result<Option<Measured>, StoreError> {
     let store = &located.store;
     let repository = located.repository.as_str();
     let Some(root) = store
@@ -296,10 +301,12 @@ async fn measure(located: &Located, digest: &Digest) -> Result<Option<Sized>, St
         )
     };
     let mut manifests = vec![root];
+    let mut digests = Vec::new();
     let mut size = ImageSize::default();
     let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
     while let Some(manifest) = manifests.pop() {
         size.manifests += 1;
+        digests.push(manifest.digest);
         let found = references(&manifest.media_type, &manifest.bytes)
             .map_err(|message| invalid(manifest.digest, message))?;
         for blob in found.blobs {
@@ -325,8 +332,9 @@ async fn measure(located: &Located, digest: &Digest) -> Result<Option<Sized>, St
     }
     size.blobs = blobs.len() as u64;
     size.bytes = blobs.values().sum();
-    Ok(Some(Sized {
+    Ok(Some(Measured {
         size,
+        manifests: digests,
         blobs: blobs.into_iter().collect(),
     }))
 }

@@ -12,13 +12,23 @@
 //!
 //! [`Stores`] opens the store behind each registry name: registries over HTTP(S)
 //! (`hoist-registry`) and `oci:PATH` layouts on disk (`hoist-layout`).
+//!
+//! Blob mirrors (`hoist-object`) come after the registries: [`read_images`] reads every promoted
+//! image's manifests and blobs (not only the copied ones), [`mirrors::survey`] tells what a
+//! mirror lacks and [`mirrors::fill`] writes it. [`audit`] proves, read-only, that every
+//! destination and mirror holds exactly what the manifests promote.
 
+pub mod audit;
 mod execute;
+mod images;
 pub mod inventory;
+pub mod mirrors;
 pub mod plan;
 mod stores;
 
 pub use execute::{ExecuteOptions, Execution, StepCallback, StepFailure, execute};
-pub use inventory::{PlanOptions, Planned, plan};
+pub use images::{PromotedImage, read_images};
+pub use inventory::{Measured, PlanOptions, Planned, measure, plan};
+pub use mirrors::{Mirror, MirrorSummary};
 pub use plan::{Action, ImageSize, Plan, Problem, RegistryTotals, SourceImage, Step};
 pub use stores::{Located, StoreConfig, Stores};

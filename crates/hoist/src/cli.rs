@@ -30,9 +30,33 @@ pub enum Command {
     /// nothing. With --confirm the same plan is executed. Any refusal (tag move, digest lost from
     /// the source, policy) stops the whole run before it writes anything.
     ///
+    /// With --backends, every blob of every promoted image then goes to every selected blob
+    /// mirror (S3, GCS, directories), verified; the dry run shows what each mirror lacks.
+    ///
     /// Exit codes: 0 ok, 1 invalid manifests or a refusal (nothing written), 2 usage error,
-    /// 3 partial failure (a registry could not be read, or some copies failed; re-run to finish).
+    /// 3 partial failure (a registry could not be read, or some copies or mirror uploads failed;
+    /// re-run to finish).
     Promote(PromoteArgs),
+
+    /// Fill blob mirrors with every blob of every image the manifests promote (back-filling).
+    ///
+    /// Registries are only read. Without --confirm this is a dry run: it asks each mirror which
+    /// blobs it lacks and writes nothing. Blobs already there are skipped; nothing is overwritten.
+    ///
+    /// Exit codes: 0 ok, 1 invalid manifests, 2 usage error, 3 partial failure (an image could
+    /// not be read, or some uploads failed; re-run to finish).
+    Mirror(MirrorArgs),
+
+    /// Prove that every destination and mirror holds exactly what the manifests promote.
+    ///
+    /// For every image: each destination repository has every manifest by digest (bytes verified)
+    /// and the wanted tags point at it, with no extra tags; each selected mirror holds every blob
+    /// with the right size (with --rehash: the right sha256, streamed). Never writes anything.
+    ///
+    /// Exit codes: 0 everything matches, 1 a discrepancy (missing, mismatched, tag moved or
+    /// missing, extra tag) or invalid manifests, 2 usage error, 3 no discrepancy but something
+    /// could not be read.
+    Audit(AuditArgs),
 
     /// Print what a repository holds (tags and their digests) in the images.yaml format.
     ///
@@ -106,6 +130,68 @@ pub struct RegistryArgs {
     pub credentials_for: Vec<String>,
 }
 
+/// Which blob mirrors to use.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// The catalogue of blob mirror backends (backends.yaml). Credentials come from each cloud's
+    /// standard chain (AWS environment/profile/web identity; GCS application default credentials).
+    #[arg(long, value_name = "FILE")]
+    pub backends: Option<PathBuf>,
+
+    /// Only the backends whose labels match, like kubectl -l: KEY=VALUE, KEY!=VALUE, KEY, !KEY,
+    /// comma-separated (all must hold). Default: every backend.
+    #[arg(long, value_name = "SELECTOR", requires = "backends")]
+    pub select: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    #[command(flatten)]
+    pub inputs: ManifestArgs,
+
+    #[command(flatten)]
+    pub registries: RegistryArgs,
+
+    #[command(flatten)]
+    pub backends: BackendArgs,
+
+    /// Write the missing blobs. Without it nothing is written.
+    #[arg(long)]
+    pub confirm: bool,
+
+    /// Images read, and blobs uploaded per mirror, at once (x4).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub inputs: ManifestArgs,
+
+    #[command(flatten)]
+    pub registries: RegistryArgs,
+
+    #[command(flatten)]
+    pub backends: BackendArgs,
+
+    /// Read every mirrored blob and check its sha256 (streamed), not only its size.
+    #[arg(long)]
+    pub rehash: bool,
+
+    /// Repositories read, and blobs checked per mirror, at once (x4).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
     #[command(flatten)]
@@ -113,6 +199,9 @@ pub struct PromoteArgs {
 
     #[command(flatten)]
     pub registries: RegistryArgs,
+
+    #[command(flatten)]
+    pub backends: BackendArgs,
 
     /// Policy directory (*.yaml). Default: the policies shipped inside hoist.
     #[arg(long, value_name = "DIR")]

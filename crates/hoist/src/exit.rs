@@ -7,7 +7,8 @@ use std::process::ExitCode;
 pub enum Outcome {
     /// 0: everything checked out (or was done).
     Ok,
-    /// 1: the input is invalid or a policy refused it; nothing was written.
+    /// 1: the input is invalid, a policy or the plan refused it (nothing was written), or an
+    /// audit found a discrepancy.
     Refused,
     /// 2: the command line was wrong or a required file/tool could not be used.
     Usage,

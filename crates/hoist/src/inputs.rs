@@ -20,3 +20,26 @@ pub fn from_args(args: &ManifestArgs) -> anyhow::Result<Vec<Input>> {
     );
     Ok(inputs)
 }
+
+/// The edges of the manifests, or the errors that prevent computing them (invalid manifests,
+/// conflicting promotions), sorted for output.
+pub fn load_edges(inputs: &[Input]) -> Result<hoist_plan::EdgeSet, Vec<crate::report::Finding>> {
+    use crate::report::Finding;
+    let loaded = hoist_manifest::load(inputs);
+    let mut errors: Vec<Finding> = loaded
+        .diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.severity == hoist_manifest::Severity::Error)
+        .map(Finding::from_diagnostic)
+        .collect();
+    let edges = hoist_plan::EdgeSet::compute(&loaded.manifests);
+    for conflict in hoist_plan::find_conflicts(&edges) {
+        errors.push(Finding::error("conflict", conflict.to_string()).at(&conflict.second.1));
+    }
+    if errors.is_empty() {
+        Ok(edges)
+    } else {
+        crate::report::sort(&mut errors);
+        Err(errors)
+    }
+}

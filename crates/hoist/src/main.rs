@@ -4,11 +4,14 @@
 //! logging (tracing, to stderr), runs one command and maps its outcome to a documented exit code
 //! ([`exit::Outcome`]). Data goes to stdout, logs and progress to stderr.
 
+mod audit;
 mod check;
 mod cli;
 mod exit;
 mod git;
 mod inputs;
+mod mirror;
+mod mirrors;
 mod policies;
 mod progress;
 mod promote;
@@ -26,6 +29,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Promote(args) => promote::run(&args),
+        cli::Command::Mirror(args) => mirror::run(&args),
+        cli::Command::Audit(args) => audit::run(&args),
         cli::Command::Snapshot(args) => snapshot::run(&args),
     };
     match outcome {

@@ -1,7 +1,11 @@
 //! `hoist promote`: plan from what the registries hold, gate on policies, and with `--confirm`
 //! execute the same plan. The plan goes to stdout (text or JSON), progress to stderr.
+//!
+//! With `--backends`, the blob mirrors come after the registries: the dry run surveys them, and
+//! `--confirm` fills them with every blob of every promoted image (not only those copied now: a
+//! mirror added later is back-filled, and `HEAD` skips make re-runs cheap).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -14,6 +18,7 @@ use hoist_promote::{
 
 use crate::cli::{OutputFormat, PromoteArgs};
 use crate::exit::Outcome;
+use crate::mirrors::{self, MirrorsReport};
 use crate::progress::Reporter;
 use crate::report::{self, Finding};
 use crate::{inputs, policies, registries};
@@ -35,6 +40,9 @@ struct PromoteReport<'a> {
     problems: &'a [Problem],
     #[serde(skip_serializing_if = "Option::is_none")]
     execution: Option<&'a Execution>,
+    /// With `--backends`: what the mirrors lack (dry run) or what was written to them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mirrors: Option<MirrorsReport>,
 }
 
 pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
@@ -74,6 +82,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         steps: Vec::new(),
         problems: &[],
         execution: None,
+        mirrors: None,
     };
     if !report.ok {
         report::sort(&mut report.errors);
@@ -83,6 +92,8 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
 
     let stores = Stores::new(config);
     let runtime = registries::runtime()?;
+    let opened = runtime.block_on(mirrors::open(&args.backends))?;
+    let concurrency = args.jobs.max(1) * 4;
     let options = PlanOptions {
         concurrency: args.jobs.max(1) * 4,
         date,
@@ -104,14 +115,35 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
             Outcome::Refused
         });
     }
+    let run_mirrors = |skip: &HashSet<hoist_oci::Digest>| {
+        opened.as_ref().map(|opened| {
+            runtime.block_on(mirrors::run(
+                &edges,
+                &stores,
+                opened,
+                args.confirm,
+                skip,
+                concurrency,
+            ))
+        })
+    };
     if !args.confirm || plan.is_noop() {
         let nothing = Execution::default();
         report.executed = args.confirm;
         if args.confirm {
             report.execution = Some(&nothing);
         }
+        report.mirrors = run_mirrors(&HashSet::new());
+        report.ok = report
+            .mirrors
+            .as_ref()
+            .is_none_or(MirrorsReport::is_complete);
         print(args.output, &report)?;
-        return Ok(Outcome::Ok);
+        return Ok(if report.ok {
+            Outcome::Ok
+        } else {
+            Outcome::Partial
+        });
     }
 
     // Text: the plan first, so a log shows what is about to happen before it happens.
@@ -148,12 +180,29 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         }
         execution
     });
+    // Mirrors after the registries; an image whose copy failed waits for the re-run.
+    let failed: HashSet<hoist_oci::Digest> = execution
+        .failures
+        .iter()
+        .map(|failure| failure.step.digest)
+        .collect();
+    report.mirrors = run_mirrors(&failed);
     report.executed = true;
-    report.ok = execution.failures.is_empty();
+    report.ok = execution.failures.is_empty()
+        && report
+            .mirrors
+            .as_ref()
+            .is_none_or(MirrorsReport::is_complete);
     report.execution = Some(&execution);
     match args.output {
         OutputFormat::Json => print(args.output, &report)?,
-        OutputFormat::Text => print_execution(&mut std::io::stdout().lock(), &execution)?,
+        OutputFormat::Text => {
+            let mut out = std::io::stdout().lock();
+            print_execution(&mut out, &execution)?;
+            if let Some(mirrors) = &report.mirrors {
+                mirrors::print_text(&mut out, mirrors)?;
+            }
+        }
     }
     Ok(if report.ok {
         Outcome::Ok
@@ -184,7 +233,17 @@ fn print(format: OutputFormat, report: &PromoteReport<'_>) -> anyhow::Result<()>
                     )?;
                 } else if report.steps.is_empty() {
                     writeln!(out, "\nnothing to do: every destination is complete.")?;
-                } else if !report.executed {
+                }
+                if let Some(mirrors) = &report.mirrors {
+                    mirrors::print_text(&mut out, mirrors)?;
+                }
+                let mirrors_to_write = report.mirrors.as_ref().is_some_and(|mirrors| {
+                    mirrors.backends.iter().any(|summary| summary.to_write > 0)
+                });
+                if report.problems.is_empty()
+                    && !report.executed
+                    && (!report.steps.is_empty() || mirrors_to_write)
+                {
                     writeln!(
                         out,
                         "\ndry run: nothing written. Run again with --confirm to execute this plan."

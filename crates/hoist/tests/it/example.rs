@@ -203,3 +203,95 @@ fn the_main_job_promotes_the_example_for_real() {
     let again = json(&again);
     assert_eq!(again["steps"].as_array().unwrap().len(), 0, "{again:#}");
 }
+
+#[test]
+fn the_example_promotes_to_file_mirrors_and_audits_clean() {
+    let dir = example_copy();
+    let args = [
+        "--thin-manifest-dir",
+        "manifests/example",
+        "--backends",
+        "manifests/backends.yaml",
+    ];
+    let run = hoist(
+        dir.path(),
+        &[&["promote"], &args[..], &["--confirm", "--quiet"]].concat(),
+    );
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        stdout(&run),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout(&run).contains("mirror-us (file:target/hoist-demo/mirror-us): 9 blob(s) written"),
+        "{}",
+        stdout(&run)
+    );
+
+    // Every blob of the promoted images (the signature is not promoted by a manifest) in each
+    // mirror, under the bucket layout, with exactly the source's bytes.
+    let source = dir.path().join("manifests/example/layout");
+    let mut expected = BTreeMap::new();
+    for (name, image, tags) in example_images() {
+        if tags.iter().any(|tag| tag.starts_with("sha256-")) {
+            continue;
+        }
+        for blob in image.blobs() {
+            let path = source
+                .join(name)
+                .join("blobs/sha256")
+                .join(blob.digest().hex());
+            expected.insert(
+                PathBuf::from(blob.digest().to_string()),
+                std::fs::read(path).unwrap(),
+            );
+        }
+    }
+    assert_eq!(expected.len(), 9);
+    for mirror in ["mirror-us", "mirror-eu"] {
+        let root = dir
+            .path()
+            .join("target/hoist-demo")
+            .join(mirror)
+            .join("containers/images");
+        assert_eq!(files(&root), expected, "{mirror}");
+    }
+
+    let audit = hoist(
+        dir.path(),
+        &[&["audit"], &args[..], &["--rehash", "--output", "json"]].concat(),
+    );
+    assert!(audit.status.success(), "{}", stdout(&audit));
+    let report = json(&audit);
+    assert_eq!(report["ok"], true);
+    assert_eq!(
+        report["rows"].as_array().unwrap().len(),
+        3 * 3 + 3 * 2,
+        "{report:#}"
+    );
+    assert_eq!(report["mirrors"][0]["blobs"], 9);
+
+    // Removing a blob from one mirror is found, and `hoist mirror --confirm` puts it back.
+    let (digest, _) = expected.iter().next().unwrap();
+    std::fs::remove_file(
+        dir.path()
+            .join("target/hoist-demo/mirror-eu/containers/images")
+            .join(digest),
+    )
+    .unwrap();
+    let found = hoist(dir.path(), &[&["audit"], &args[..]].concat());
+    assert_eq!(found.status.code(), Some(1), "{}", stdout(&found));
+    assert!(
+        stdout(&found).contains(&format!("blob {} (", digest.display())),
+        "{}",
+        stdout(&found)
+    );
+    let repair = hoist(
+        dir.path(),
+        &[&["mirror"], &args[..], &["--confirm"]].concat(),
+    );
+    assert!(repair.status.success(), "{}", stdout(&repair));
+    let clean = hoist(dir.path(), &[&["audit"], &args[..]].concat());
+    assert!(clean.status.success(), "{}", stdout(&clean));
+}

@@ -4,5 +4,6 @@ mod check_base;
 mod check_corpus;
 mod check_plain;
 mod example;
+mod mirrors;
 mod promote;
 mod support;

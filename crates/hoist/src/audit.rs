@@ -1,0 +1,285 @@
+//! `hoist audit`: prove, read-only, that every destination and every selected mirror holds exactly
+//! what the manifests promote. A summary table per backend, every discrepancy, the cost of the
+//! mirror checks (blobs/s, MB/s); or all of it as JSON.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::time::Instant;
+
+use hoist_promote::audit::{self, AuditRow, BackendKind, MirrorStatistics, Status};
+use hoist_promote::{Problem, Stores};
+
+use crate::cli::{AuditArgs, OutputFormat};
+use crate::exit::Outcome;
+use crate::report::Finding;
+use crate::{inputs, mirrors, registries};
+
+/// Per backend: how many rows have each status.
+#[derive(Debug, Default, serde::Serialize)]
+struct BackendCounts {
+    kind: Option<BackendKind>,
+    images: u64,
+    ok: u64,
+    missing: u64,
+    mismatched: u64,
+    tag_moved: u64,
+    tag_missing: u64,
+    extra_tag: u64,
+    error: u64,
+}
+
+impl BackendCounts {
+    fn add(&mut self, row: &AuditRow) {
+        self.kind = Some(row.kind);
+        self.images += 1;
+        *match row.status {
+            Status::Ok => &mut self.ok,
+            Status::Missing => &mut self.missing,
+            Status::Mismatched => &mut self.mismatched,
+            Status::TagMoved => &mut self.tag_moved,
+            Status::TagMissing => &mut self.tag_missing,
+            Status::ExtraTag => &mut self.extra_tag,
+            Status::Error => &mut self.error,
+        } += 1;
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+struct AuditReport {
+    /// No discrepancy and nothing unreadable.
+    ok: bool,
+    rehash: bool,
+    /// Manifest and conflict errors; when there are any nothing was read.
+    errors: Vec<Finding>,
+    /// Promoted images (distinct digests).
+    images: usize,
+    /// Images that no store could provide (so their blobs are unknown).
+    problems: Vec<Problem>,
+    /// Per backend (destination registry or mirror name): rows by status.
+    summary: BTreeMap<String, BackendCounts>,
+    /// Every (image, backend), in (registry, image, digest) then (mirror, image, digest) order.
+    rows: Vec<AuditRow>,
+    /// What each mirror's check cost.
+    mirrors: Vec<MirrorStatistics>,
+    seconds: f64,
+}
+
+pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let inputs = inputs::from_args(&args.inputs)?;
+    let config = registries::config(&args.registries)?;
+    let runtime = registries::runtime()?;
+    let opened = runtime
+        .block_on(mirrors::open(&args.backends))?
+        .unwrap_or_default();
+    let mut report = AuditReport {
+        ok: false,
+        rehash: args.rehash,
+        errors: Vec::new(),
+        images: 0,
+        problems: Vec::new(),
+        summary: BTreeMap::new(),
+        rows: Vec::new(),
+        mirrors: Vec::new(),
+        seconds: 0.0,
+    };
+    let edges = match inputs::load_edges(&inputs) {
+        Ok(edges) => edges,
+        Err(errors) => {
+            report.errors = errors;
+            print(args.output, &report)?;
+            return Ok(Outcome::Refused);
+        }
+    };
+    let stores = Stores::new(config);
+    let concurrency = args.jobs.max(1) * 4;
+    runtime.block_on(async {
+        let (images, problems) = hoist_promote::read_images(&edges, &stores, concurrency).await;
+        let registry_rows = audit::audit_registries(&edges, &stores, &images, concurrency);
+        let mirror_rows = audit::audit_mirrors(&images, &opened, args.rehash, concurrency);
+        let (registry_rows, (mirror_rows, statistics)) = futures::join!(registry_rows, mirror_rows);
+        report.images = images.len() + problems.len();
+        report.problems = problems;
+        report.rows = registry_rows.into_iter().chain(mirror_rows).collect();
+        report.mirrors = statistics;
+    });
+    for row in &report.rows {
+        let key = match row.kind {
+            BackendKind::Registry => format!("{}/{}", row.backend, row.image),
+            BackendKind::Mirror => row.backend.clone(),
+        };
+        report.summary.entry(key).or_default().add(row);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    let worst = report.rows.iter().map(|row| row.status).max();
+    let discrepancy = worst.is_some_and(|status| status != Status::Ok && status != Status::Error)
+        || report
+            .problems
+            .iter()
+            .any(|problem| !problem.is_operational());
+    let unreadable = worst == Some(Status::Error) || !report.problems.is_empty();
+    report.ok = !discrepancy && !unreadable;
+    print(args.output, &report)?;
+    Ok(if discrepancy {
+        Outcome::Refused
+    } else if unreadable {
+        Outcome::Partial
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn print(format: OutputFormat, report: &AuditReport) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, report)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => print_text(&mut out, report)?,
+    }
+    Ok(())
+}
+
+fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::Result<()> {
+    if !report.errors.is_empty() {
+        for error in &report.errors {
+            writeln!(out, "{error}")?;
+        }
+        return writeln!(
+            out,
+            "refused: {} error(s) in the input; nothing was read.",
+            report.errors.len()
+        );
+    }
+    let repositories = report
+        .summary
+        .values()
+        .filter(|counts| counts.kind == Some(BackendKind::Registry))
+        .count();
+    writeln!(
+        out,
+        "hoist audit: {} image(s) in {repositories} destination repositor{} and {} mirror(s){}",
+        report.images,
+        if repositories == 1 { "y" } else { "ies" },
+        report.mirrors.len(),
+        if report.rehash {
+            ", re-hashing blobs"
+        } else {
+            ""
+        }
+    )?;
+    let width = report
+        .summary
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max("backend".len());
+    writeln!(
+        out,
+        "\n{:<width$}  {:<8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>11} {:>9} {:>5}",
+        "backend",
+        "kind",
+        "images",
+        "ok",
+        "missing",
+        "mismatched",
+        "tag-moved",
+        "tag-missing",
+        "extra-tag",
+        "error"
+    )?;
+    for (backend, counts) in &report.summary {
+        let kind = match counts.kind {
+            Some(BackendKind::Mirror) => "mirror",
+            _ => "registry",
+        };
+        writeln!(
+            out,
+            "{backend:<width$}  {kind:<8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>11} {:>9} {:>5}",
+            counts.images,
+            counts.ok,
+            counts.missing,
+            counts.mismatched,
+            counts.tag_moved,
+            counts.tag_missing,
+            counts.extra_tag,
+            counts.error
+        )?;
+    }
+    let bad: Vec<&AuditRow> = report
+        .rows
+        .iter()
+        .filter(|row| row.status != Status::Ok)
+        .collect();
+    if !bad.is_empty() || !report.problems.is_empty() {
+        writeln!(out, "\ndiscrepancies:")?;
+        for row in &bad {
+            let place = match row.kind {
+                BackendKind::Registry => format!("{}/{}@{}", row.backend, row.image, row.digest),
+                BackendKind::Mirror => format!("{}: {}@{}", row.backend, row.image, row.digest),
+            };
+            for discrepancy in &row.discrepancies {
+                writeln!(
+                    out,
+                    "  {:<11} {place}: {discrepancy}",
+                    discrepancy.status().as_str()
+                )?;
+            }
+        }
+        for problem in &report.problems {
+            writeln!(out, "  {:<11} {problem}", "unreadable")?;
+        }
+    }
+    writeln!(out)?;
+    for mirror in &report.mirrors {
+        // Without --rehash only HEADs are made, so bytes per second would mean nothing.
+        let rate = if mirror.rehashed {
+            format!(
+                ", {:.1} MB/s",
+                mirror.bytes as f64 / 1_000_000.0 / mirror.seconds
+            )
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{} ({}): {} blob(s), {} {} in {:.2} s: {:.0} blobs/s{rate}",
+            mirror.name,
+            mirror.url,
+            mirror.blobs,
+            indicatif::HumanBytes(mirror.bytes),
+            if mirror.rehashed {
+                "read and hashed"
+            } else {
+                "checked by size"
+            },
+            mirror.seconds,
+            mirror.blobs as f64 / mirror.seconds,
+        )?;
+    }
+    let bad_discrepancies: usize = bad.iter().map(|row| row.discrepancies.len()).sum();
+    if report.ok {
+        writeln!(
+            out,
+            "audit: ok: {} (image, backend) pair(s) checked in {:.2} s; nothing was written.",
+            report.rows.len(),
+            report.seconds
+        )
+    } else {
+        writeln!(
+            out,
+            "audit: {} discrepanc{} in {} of {} (image, backend) pair(s){}; nothing was written.",
+            bad_discrepancies,
+            if bad_discrepancies == 1 { "y" } else { "ies" },
+            bad.len(),
+            report.rows.len(),
+            if report.problems.is_empty() {
+                String::new()
+            } else {
+                format!(", {} image(s) unreadable", report.problems.len())
+            }
+        )
+    }
+}

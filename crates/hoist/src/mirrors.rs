@@ -1,0 +1,144 @@
+//! Blob mirrors on the command line: `--backends FILE --select …` to opened mirrors, and the
+//! mirror part of `hoist promote` and `hoist mirror` (survey or fill, and how it is printed).
+
+use std::collections::HashSet;
+
+use anyhow::Context as _;
+use hoist_object::{Catalogue, Selector};
+use hoist_oci::Digest;
+use hoist_plan::EdgeSet;
+use hoist_promote::{Mirror, MirrorSummary, Problem, Stores, mirrors};
+
+use crate::cli::BackendArgs;
+
+/// The selected mirrors, opened (no request is made); `None` without `--backends`. A broken
+/// catalogue, a bad selector or a selector matching nothing is a usage error.
+pub async fn open(args: &BackendArgs) -> anyhow::Result<Option<Vec<Mirror>>> {
+    let Some(path) = &args.backends else {
+        return Ok(None);
+    };
+    let catalogue = Catalogue::load(path)?;
+    let selector = match &args.select {
+        Some(text) => Selector::parse(text)?,
+        None => Selector::all(),
+    };
+    let selected = catalogue.select(&selector);
+    anyhow::ensure!(
+        !selected.is_empty(),
+        "no backend of {} matches --select {}",
+        path.display(),
+        args.select.as_deref().unwrap_or("")
+    );
+    let mut opened = Vec::new();
+    for backend in selected {
+        opened.push(
+            Mirror::open(backend)
+                .await
+                .with_context(|| format!("cannot open backend {}", backend.name))?,
+        );
+    }
+    Ok(Some(opened))
+}
+
+/// The mirror part of a run.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct MirrorsReport {
+    /// Whether blobs were written (`--confirm`) or only counted.
+    pub executed: bool,
+    /// Promoted images whose blobs go to the mirrors.
+    pub images: usize,
+    /// Blobs of all of them (distinct) and their bytes.
+    pub blobs: u64,
+    pub bytes: u64,
+    /// Images that could not be read (so their blobs are unknown).
+    pub problems: Vec<Problem>,
+    /// Per mirror: what it lacks, or what was written.
+    pub backends: Vec<MirrorSummary>,
+}
+
+impl MirrorsReport {
+    /// Whether every blob of every image is (or, in a dry run, can be made) in every mirror.
+    pub fn is_complete(&self) -> bool {
+        self.problems.is_empty() && self.backends.iter().all(MirrorSummary::is_complete)
+    }
+}
+
+/// Surveys (`confirm` false) or fills every mirror with the blobs of every image the edges
+/// promote, except the images in `skip` (whose registry copy failed).
+pub async fn run(
+    edges: &EdgeSet,
+    stores: &Stores,
+    opened: &[Mirror],
+    confirm: bool,
+    skip: &HashSet<Digest>,
+    concurrency: usize,
+) -> MirrorsReport {
+    let (mut images, problems) = hoist_promote::read_images(edges, stores, concurrency).await;
+    images.retain(|image| !skip.contains(&image.digest));
+    let per_mirror = futures::future::join_all(opened.iter().map(|mirror| {
+        let images = &images;
+        async move {
+            if confirm {
+                mirrors::fill(images, mirror, concurrency).await
+            } else {
+                mirrors::survey(images, mirror, concurrency).await
+            }
+        }
+    }))
+    .await;
+    let (blobs, bytes) = per_mirror
+        .first()
+        .map_or((0, 0), |summary| (summary.blobs, summary.bytes));
+    MirrorsReport {
+        executed: confirm,
+        images: images.len(),
+        blobs,
+        bytes,
+        problems,
+        backends: per_mirror,
+    }
+}
+
+/// The text form: one line per mirror, then every failure.
+pub fn print_text(out: &mut impl std::io::Write, report: &MirrorsReport) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "\nmirrors: {} image(s), {} distinct blob(s) ({}) for each of {} mirror(s)",
+        report.images,
+        report.blobs,
+        indicatif::HumanBytes(report.bytes),
+        report.backends.len()
+    )?;
+    for summary in &report.backends {
+        let verb = if report.executed {
+            "written"
+        } else {
+            "to write"
+        };
+        writeln!(
+            out,
+            "  {} ({}): {} blob(s) {verb} ({}), {} already there{}",
+            summary.name,
+            summary.url,
+            summary.to_write,
+            indicatif::HumanBytes(summary.bytes_to_write),
+            summary.present,
+            if summary.failures.is_empty() {
+                String::new()
+            } else {
+                format!(", {} failed", summary.failures.len())
+            }
+        )?;
+        for failure in &summary.failures {
+            writeln!(
+                out,
+                "    error: {} (of {}): {}",
+                failure.digest, failure.image, failure.error
+            )?;
+        }
+    }
+    for problem in &report.problems {
+        writeln!(out, "  error: {problem}")?;
+    }
+    Ok(())
+}
