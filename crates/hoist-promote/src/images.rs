@@ -3,12 +3,19 @@
 //! Mirroring and auditing need the blob list of *every* promoted image, not only of those a run
 //! copies. Each digest is read from its source; when the source lost it, from any destination
 //! that has it. Reading by digest verifies the bytes, so any copy is as good as the source's.
+//!
+//! The blobs of what is attached to an image travel with it: the cosign tags
+//! `sha256-<hex>.sig/.att/.sbom` and the referrers fallback tag of its repository, and the
+//! referrers the store's referrers API lists. registry.k8s.io redirects their blob requests to the
+//! mirrors like any other, so mirrors hold (and audits check) them too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use futures::StreamExt as _;
-use hoist_oci::{Digest, RegistryName, RepositoryPath};
+use hoist_oci::{Digest, Reference, RegistryName, RepositoryPath, Tag};
 use hoist_plan::EdgeSet;
+use hoist_store::StoreError;
 
 use crate::inventory::{Measured, measure};
 use crate::plan::{Problem, SourceImage};
@@ -63,8 +70,10 @@ pub async fn read_images(
             entry.others.push(other);
         }
     }
+    let tags = TagCache::default();
+    let tags = &tags;
     let results: Vec<Result<PromotedImage, Problem>> = futures::stream::iter(candidates)
-        .map(|(digest, candidates)| read_one(stores, digest, candidates))
+        .map(|(digest, candidates)| read_one(stores, digest, candidates, tags))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -81,10 +90,17 @@ pub async fn read_images(
     (images, problems)
 }
 
+/// Tag listings by (store, repository), read once per run.
+type TagCache = tokio::sync::Mutex<HashMap<String, Arc<BTreeSet<Tag>>>>;
+
+/// Tag suffixes of things attached to `sha256-<hex>`: cosign's, and the referrers fallback tag.
+const ATTACHED_SUFFIXES: [&str; 4] = [".sig", ".att", ".sbom", ""];
+
 async fn read_one(
     stores: &Stores,
     digest: Digest,
     candidates: Candidates,
+    tags: &TagCache,
 ) -> Result<PromotedImage, Problem> {
     let source = &candidates.source;
     let places = std::iter::once((source.registry.clone(), source.image.clone()))
@@ -93,8 +109,11 @@ async fn read_one(
     for (registry, image) in places {
         let attempt = async {
             let located = stores.locate(&registry, &image).await?;
-            let measured = measure(&located, &digest).await?;
-            Ok::<_, hoist_store::StoreError>(measured.map(|measured| (located, measured)))
+            let Some(mut measured) = measure(&located, &digest).await? else {
+                return Ok(None);
+            };
+            add_attached(&located, &digest, &mut measured, tags).await?;
+            Ok::<_, StoreError>(Some((located, measured)))
         }
         .await;
         match attempt {
@@ -127,4 +146,54 @@ async fn read_one(
             location: candidates.location.clone(),
         },
     })
+}
+
+/// Adds to `measured.blobs` the blobs of everything attached to `digest` in `located`.
+async fn add_attached(
+    located: &Located,
+    digest: &Digest,
+    measured: &mut Measured,
+    cache: &TagCache,
+) -> Result<(), StoreError> {
+    let (store, repository) = (&located.store, located.repository.as_str());
+    let listed = {
+        let key = format!("{}/{repository}", store.describe());
+        let mut cache = cache.lock().await;
+        match cache.get(&key) {
+            Some(tags) => tags.clone(),
+            None => {
+                let tags: Arc<BTreeSet<Tag>> =
+                    Arc::new(store.list_tags(repository).await?.into_iter().collect());
+                cache.insert(key, tags.clone());
+                tags
+            }
+        }
+    };
+    let mut attached: BTreeSet<Digest> = BTreeSet::new();
+    for suffix in ATTACHED_SUFFIXES {
+        let Ok(tag) = Tag::parse(&format!("{}{suffix}", digest.tag_prefix())) else {
+            continue;
+        };
+        if !listed.contains(&tag) {
+            continue;
+        }
+        if let Some(head) = store
+            .head_manifest(repository, &Reference::Tag(tag))
+            .await?
+        {
+            attached.insert(head.digest);
+        }
+    }
+    if let Some(referrers) = store.referrers(repository, digest).await? {
+        attached.extend(referrers.into_iter().map(|referrer| referrer.digest));
+    }
+    let mut blobs: BTreeMap<Digest, u64> = measured.blobs.iter().copied().collect();
+    for artifact in attached {
+        // Deleted since the listing: nothing attached any more.
+        if let Some(extra) = measure(located, &artifact).await? {
+            blobs.extend(extra.blobs);
+        }
+    }
+    measured.blobs = blobs.into_iter().collect();
+    Ok(())
 }

@@ -224,19 +224,17 @@ fn the_example_promotes_to_file_mirrors_and_audits_clean() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(
-        stdout(&run).contains("mirror-us (file:target/hoist-demo/mirror-us): 9 blob(s) written"),
+        stdout(&run).contains("mirror-us (file:target/hoist-demo/mirror-us): 11 blob(s) written"),
         "{}",
         stdout(&run)
     );
 
-    // Every blob of the promoted images (the signature is not promoted by a manifest) in each
-    // mirror, under the bucket layout, with exactly the source's bytes.
+    // Every blob of the promoted images, and of the signature attached to one of them (its
+    // blobs are served from the mirrors like any other), in each mirror, under the bucket
+    // layout, with exactly the source's bytes.
     let source = dir.path().join("manifests/example/layout");
     let mut expected = BTreeMap::new();
-    for (name, image, tags) in example_images() {
-        if tags.iter().any(|tag| tag.starts_with("sha256-")) {
-            continue;
-        }
+    for (name, image, _) in example_images() {
         for blob in image.blobs() {
             let path = source
                 .join(name)
@@ -248,7 +246,11 @@ fn the_example_promotes_to_file_mirrors_and_audits_clean() {
             );
         }
     }
-    assert_eq!(expected.len(), 9);
+    assert_eq!(
+        expected.len(),
+        9 + 2,
+        "9 image blobs, a signature's config and payload"
+    );
     for mirror in ["mirror-us", "mirror-eu"] {
         let root = dir
             .path()
@@ -270,7 +272,7 @@ fn the_example_promotes_to_file_mirrors_and_audits_clean() {
         3 * 3 + 3 * 2,
         "{report:#}"
     );
-    assert_eq!(report["mirrors"][0]["blobs"], 9);
+    assert_eq!(report["mirrors"][0]["blobs"], 11);
 
     // Removing a blob from one mirror is found, and `hoist mirror --confirm` puts it back.
     let (digest, _) = expected.iter().next().unwrap();
