@@ -139,7 +139,7 @@ run_hoist() {
   local phase=$1 manifest=$2 before writes_before status=0
   before=$(count_requests); writes_before=$(count_requests 'PUT|POST|PATCH|DELETE')
   log "hoist $phase"
-  /usr/bin/time -f '%e %M' -o "$work/time.hoist.$phase" \
+  /usr/bin/time -f '%e %M %U %S' -o "$work/time.hoist.$phase" \
     "$hoist" promote --manifest "$manifest" --confirm --jobs "$jobs" "${insecure[@]}" --quiet \
     >"$work/hoist.$phase.out" 2>"$work/hoist.$phase.err" || status=$?
   if [ "$status" -ne 0 ]; then
@@ -147,9 +147,10 @@ run_hoist() {
     tail -n 30 "$work/hoist.$phase.err" >&2
     exit 1
   fi
-  read -r wall rss <"$work/time.hoist.$phase"
+  read -r wall rss user system <"$work/time.hoist.$phase"
   record hoist "$phase" "$wall" $(( $(count_requests) - before )) \
-    $(( $(count_requests 'PUT|POST|PATCH|DELETE') - writes_before )) "$rss"
+    $(( $(count_requests 'PUT|POST|PATCH|DELETE') - writes_before )) "$rss" \
+    "$(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.2f", u + s }')"
 }
 
 # One (image, destination) pair of the skopeo batch: copy the digest to each tag in turn.
@@ -160,7 +161,7 @@ set -euo pipefail
 source=$1 destination=$2 digest=$3
 shift 3
 for tag in "$@"; do
-  /usr/bin/time -a -o "$SKOPEO_TIMES" -f '%e %M' \
+  /usr/bin/time -a -o "$SKOPEO_TIMES" -f '%e %M %U %S' \
     skopeo --policy "$SKOPEO_POLICY" copy --all --preserve-digests --quiet \
       --src-tls-verify=false --dest-tls-verify=false \
       "docker://$source@$digest" "docker://$destination:$tag" >/dev/null
@@ -195,7 +196,8 @@ run_skopeo() {
   record skopeo "$phase" "$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')" \
     $(( $(count_requests) - before )) \
     $(( $(count_requests 'PUT|POST|PATCH|DELETE') - writes_before )) \
-    "$(awk 'max < $2 { max = $2 } END { print max + 0 }' "$work/time.skopeo.$phase")"
+    "$(awk 'max < $2 { max = $2 } END { print max + 0 }' "$work/time.skopeo.$phase")" \
+    "$(awk '{ cpu += $3 + $4 } END { printf "%.2f", cpu }' "$work/time.skopeo.$phase")"
 }
 
 # validate LIST SAMPLE DESTINATION_ROLE...
@@ -231,13 +233,13 @@ echo "promotion benchmark ($(nproc) CPUs, parallelism $jobs, $(date -u +%Y-%m-%d
 cat "$work/corpus.txt"
 echo "destinations per tool: 3 (cold, warm); big phase: 1"
 echo
-printf '%-7s %-5s %9s %9s %7s %9s\n' tool phase "wall s" requests writes "RSS MiB"
-while read -r tool phase wall requests writes rss; do
-  printf '%-7s %-5s %9.2f %9d %7d %9.1f\n' "$tool" "$phase" "$wall" "$requests" "$writes" \
-    "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
+printf '%-7s %-5s %9s %9s %7s %9s %9s\n' tool phase "wall s" requests writes "RSS MiB" "CPU s"
+while read -r tool phase wall requests writes rss cpu; do
+  printf '%-7s %-5s %9.2f %9d %7d %9.1f %9.2f\n' "$tool" "$phase" "$wall" "$requests" "$writes" \
+    "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$cpu"
 done <"$results"
 echo "(requests: lines added to all registries' access logs; writes: the PUT/POST/PATCH among them;"
-echo " skopeo RSS: the largest of its processes)"
+echo " skopeo RSS: the largest of its processes; CPU: user + system of the tool's own processes)"
 
 field() { awk -v t="$1" -v p="$2" -v c="$3" '$1 == t && $2 == p { print $c }' "$results"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.1f", a / b }'; }
