@@ -47,6 +47,9 @@ pub struct GcsMirror {
 struct ObjectResource {
     /// The size, a decimal string in the JSON API.
     size: String,
+    /// The MD5 of the content, base64 (absent for composite objects).
+    #[serde(default, rename = "md5Hash")]
+    md5_hash: Option<String>,
 }
 
 impl GcsMirror {
@@ -164,7 +167,7 @@ impl GcsMirror {
         &self,
         name: &str,
         size: u64,
-        reader: PartReader,
+        mut reader: PartReader,
     ) -> Result<(), ObjectError> {
         let subject = self.subject(name);
         let content = reader.read_all().await?;
@@ -179,7 +182,7 @@ impl GcsMirror {
             .header("content-type", "application/octet-stream")
             .body(content);
         let response = self.send(request, &subject).await?;
-        check_stored_size(response, &subject, size).await
+        check_stored(response, &subject, size, reader.md5()).await
     }
 
     async fn put_resumable(
@@ -259,7 +262,7 @@ impl GcsMirror {
                 .body(chunk);
             let response = self.send(request, subject).await?;
             if last {
-                return check_stored_size(response, subject, size).await;
+                return check_stored(response, subject, size, reader.md5()).await;
             }
             if response.status() != StatusCode::PERMANENT_REDIRECT {
                 return Err(ObjectError::new(
@@ -279,15 +282,18 @@ impl GcsMirror {
             .await?
             .header("content-range", format!("bytes */{size}"));
         let response = self.send(request, subject).await?;
-        check_stored_size(response, subject, size).await
+        check_stored(response, subject, size, reader.md5()).await
     }
 }
 
-/// Reads the object resource a completed upload returns and checks its size.
-async fn check_stored_size(
+/// Reads the object resource a completed upload returns and checks its size and, when the
+/// server reports one, its MD5 against the MD5 of the (verified) bytes sent: GCS's own record of
+/// what it stored.
+async fn check_stored(
     response: Response,
     subject: &str,
     size: u64,
+    md5: [u8; 16],
 ) -> Result<(), ObjectError> {
     let object: ObjectResource = response.json().await.map_err(|error| {
         ObjectError::new(
@@ -297,13 +303,34 @@ async fn check_stored_size(
         )
         .with_source(error)
     })?;
+    compare_stored(&object, subject, size, md5)
+}
+
+fn compare_stored(
+    object: &ObjectResource,
+    subject: &str,
+    size: u64,
+    md5: [u8; 16],
+) -> Result<(), ObjectError> {
     match object.size.parse::<u64>() {
-        Ok(stored) if stored == size => Ok(()),
-        _ => Err(ObjectError::new(
+        Ok(stored) if stored == size => {}
+        _ => {
+            return Err(ObjectError::new(
+                ObjectErrorKind::Corrupt,
+                subject,
+                format!("the server stored {} bytes, expected {size}", object.size),
+            ));
+        }
+    }
+    use base64::Engine as _;
+    let sent = base64::engine::general_purpose::STANDARD.encode(md5);
+    match &object.md5_hash {
+        Some(stored) if *stored != sent => Err(ObjectError::new(
             ObjectErrorKind::Corrupt,
             subject,
-            format!("the server stored {} bytes, expected {size}", object.size),
+            format!("the server stored content with MD5 {stored}, sent {sent}"),
         )),
+        _ => Ok(()),
     }
 }
 
@@ -390,5 +417,36 @@ impl BlobMirror for GcsMirror {
             })
         });
         Ok(Box::pin(stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(size: &str, md5_hash: Option<&str>) -> ObjectResource {
+        ObjectResource {
+            size: size.to_owned(),
+            md5_hash: md5_hash.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_stored_size_and_md5_must_be_what_was_sent() {
+        // MD5("hello") = 5d41402abc4b2a76b9719d911017c592.
+        let md5 = [
+            0x5d, 0x41, 0x40, 0x2a, 0xbc, 0x4b, 0x2a, 0x76, 0xb9, 0x71, 0x9d, 0x91, 0x10, 0x17,
+            0xc5, 0x92,
+        ];
+        let good = "XUFAKrxLKna5cZ2REBfFkg==";
+        assert!(compare_stored(&object("5", Some(good)), "o", 5, md5).is_ok());
+        assert!(
+            compare_stored(&object("5", None), "o", 5, md5).is_ok(),
+            "no MD5 reported"
+        );
+        let error = compare_stored(&object("5", Some("AAAAAAAAAAAAAAAAAAAAAA==")), "o", 5, md5)
+            .unwrap_err();
+        assert_eq!(error.kind(), ObjectErrorKind::Corrupt);
+        assert!(compare_stored(&object("4", Some(good)), "o", 5, md5).is_err());
     }
 }

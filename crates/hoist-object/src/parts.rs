@@ -4,6 +4,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use hoist_oci::Digest;
 use hoist_store::{ByteStream, VerifyingStream};
+use md5::{Digest as _, Md5};
 
 use crate::error::ObjectError;
 
@@ -17,6 +18,8 @@ pub(crate) struct PartReader {
     /// Bytes read past the last part returned.
     pending: BytesMut,
     finished: bool,
+    /// MD5 of every byte read, for stores that report one (GCS) to be checked against.
+    md5: Md5,
 }
 
 impl PartReader {
@@ -34,6 +37,7 @@ impl PartReader {
             part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
             pending: BytesMut::new(),
             finished: false,
+            md5: Md5::new(),
         }
     }
 
@@ -42,7 +46,10 @@ impl PartReader {
     pub(crate) async fn next_part(&mut self) -> Result<Option<Bytes>, ObjectError> {
         while !self.finished && self.pending.len() < self.part_size {
             match self.stream.next().await {
-                Some(Ok(chunk)) => self.pending.extend_from_slice(&chunk),
+                Some(Ok(chunk)) => {
+                    self.md5.update(&chunk);
+                    self.pending.extend_from_slice(&chunk);
+                }
                 Some(Err(error)) => return Err(ObjectError::from_stream(&self.subject, error)),
                 None => self.finished = true,
             }
@@ -55,9 +62,14 @@ impl PartReader {
     }
 
     /// Reads the whole (verified) blob into memory; for blobs under the multipart threshold.
-    pub(crate) async fn read_all(mut self) -> Result<Bytes, ObjectError> {
+    pub(crate) async fn read_all(&mut self) -> Result<Bytes, ObjectError> {
         self.part_size = usize::MAX;
         Ok(self.next_part().await?.unwrap_or_default())
+    }
+
+    /// The MD5 of the bytes read so far (of the whole blob once it was read to the end).
+    pub(crate) fn md5(&self) -> [u8; 16] {
+        self.md5.clone().finalize().into()
     }
 }
 
@@ -85,6 +97,7 @@ mod tests {
             parts.push(part);
         }
         assert_eq!(parts, [&b"0123"[..], b"4567", b"89"]);
+        assert_eq!(reader.md5(), <[u8; 16]>::from(Md5::digest(content)));
 
         // Bad bytes of the right size: the error comes where the end would.
         let mut reader =
@@ -94,7 +107,8 @@ mod tests {
         let error = reader.next_part().await.unwrap_err();
         assert_eq!(error.kind(), ObjectErrorKind::Corrupt);
 
-        let reader = PartReader::new(stream_of(vec![b"0123", b"45678X"]), "blob", &digest, 10, 4);
+        let mut reader =
+            PartReader::new(stream_of(vec![b"0123", b"45678X"]), "blob", &digest, 10, 4);
         assert_eq!(
             reader.read_all().await.unwrap_err().kind(),
             ObjectErrorKind::Corrupt

@@ -114,7 +114,7 @@ impl S3Mirror {
         &self,
         key: &str,
         digest: &Digest,
-        reader: PartReader,
+        mut reader: PartReader,
     ) -> Result<(), ObjectError> {
         let subject = self.subject(key);
         let content = reader.read_all().await?;
