@@ -5,8 +5,9 @@
 //!
 //! - A [`Catalogue`] (`backends.yaml`, decoded strictly) names the [`Backend`]s: S3 buckets,
 //!   GCS buckets and local directories, with labels a [`Selector`] picks them by.
-//! - [`open`] turns a backend into a [`BlobMirror`]: `S3Mirror` (AWS SDK), `GcsMirror`
-//!   (`object_store`'s JSON API client, which also speaks to the fake-gcs-server emulator) or
+//! - [`open`] turns a backend into a [`BlobMirror`]: `S3Mirror` (AWS SDK), `GcsMirror` (the GCS
+//!   JSON API over reqwest; `object_store` only supplies application default credentials, since
+//!   its own client writes through the XML API, which the fake-gcs-server emulator refuses) or
 //!   `FileMirror`. Every write is create-only and verified: nothing is ever overwritten, and no
 //!   object becomes visible under a digest unless its bytes hash to that digest.
 //! - [`mirror_blobs`] copies blobs from any [`hoist_store::Source`] into a mirror, skipping what is
