@@ -60,8 +60,35 @@ pub enum Command {
 
     /// Print what a repository holds (tags and their digests) in the images.yaml format.
     ///
-    /// Exit codes: 0 ok, 2 usage error, 3 the registry could not be read.
+    /// Exit codes: 0 ok, 1 no such repository, 2 usage error, 3 the registry could not be read.
     Snapshot(SnapshotArgs),
+
+    /// Print a shell completion script for hoist (bash, zsh, fish, elvish, powershell).
+    ///
+    /// For example `hoist completions bash > /etc/bash_completion.d/hoist`, or
+    /// `source <(hoist completions bash)` in a running shell.
+    Completions(CompletionsArgs),
+
+    /// Print hoist's manual page (roff), or write one page per command into a directory.
+    ///
+    /// `hoist man | man -l -` reads it; `hoist man --dir DIR` writes hoist.1 and
+    /// hoist-<command>.1 for every command.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write hoist.1 and one hoist-<command>.1 per command into this directory instead of
+    /// printing hoist.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Which promoter manifests to read.

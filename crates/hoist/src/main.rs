@@ -7,6 +7,7 @@
 mod audit;
 mod check;
 mod cli;
+mod docs;
 mod exit;
 mod git;
 mod inputs;
@@ -32,14 +33,26 @@ fn main() -> ExitCode {
         cli::Command::Mirror(args) => mirror::run(&args),
         cli::Command::Audit(args) => audit::run(&args),
         cli::Command::Snapshot(args) => snapshot::run(&args),
+        cli::Command::Completions(args) => docs::completions(&args),
+        cli::Command::Man(args) => docs::man(&args),
     };
     match outcome {
         Ok(outcome) => outcome.into(),
+        // A reader that stopped early (`hoist man | head`) is not an error of hoist's.
+        Err(error) if is_broken_pipe(&error) => exit::Outcome::Ok.into(),
         Err(error) => {
             eprintln!("hoist: error: {error:#}");
             exit::Outcome::Usage.into()
         }
     }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_logging(verbose: u8) {

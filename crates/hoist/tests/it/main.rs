@@ -3,7 +3,9 @@
 mod check_base;
 mod check_corpus;
 mod check_plain;
+mod docs;
 mod example;
 mod mirrors;
 mod promote;
+mod snapshot;
 mod support;
