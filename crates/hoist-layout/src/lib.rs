@@ -218,10 +218,13 @@ impl Source for LayoutStore {
 
     async fn list_tags_with_digests(&self, repository: &str) -> Result<TagListing, StoreError> {
         let layout = self.repository_dir(repository)?;
-        let index = Self::read_index(&layout).await?.unwrap_or_default();
+        let index = Self::read_index(&layout).await?;
+        let missing = index.is_none();
+        let index = index.unwrap_or_default();
         Ok(TagListing {
             tags: index.tags(),
             digests: Some(index.tag_digests()),
+            missing,
         })
     }
 

@@ -63,7 +63,10 @@ pub(crate) async fn list(
         let response = transport.send(&request).await?;
         if response.status() == StatusCode::NOT_FOUND && pages == 1 {
             // NAME_UNKNOWN: a repository that does not exist has no tags.
-            return Ok(TagListing::default());
+            return Ok(TagListing {
+                missing: true,
+                ..TagListing::default()
+            });
         }
         if !response.status().is_success() {
             return Err(error_from_response(response, &subject).await);
@@ -108,6 +111,7 @@ pub(crate) async fn list(
     Ok(TagListing {
         tags: tags.into_iter().collect(),
         digests,
+        missing: false,
     })
 }
 

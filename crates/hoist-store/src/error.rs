@@ -95,10 +95,10 @@ impl StoreError {
         )
     }
 
-    /// A local I/O failure on `path`.
+    /// A local I/O failure on `path`. The I/O error's text is the message and is not kept as a
+    /// source too, so a report of the whole chain (`{:#}`) says it once.
     pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
-        let message = source.to_string();
-        Self::new(StoreErrorKind::Io, path, message).with_source(source)
+        Self::new(StoreErrorKind::Io, path, source.to_string())
     }
 
     /// The kind of failure.

@@ -82,6 +82,10 @@ pub struct TagListing {
     /// `manifest` map, an OCI layout's `index.json` has them); `None` when it does not (registry:2
     /// and most others), and then tags must be resolved one by one.
     pub digests: Option<BTreeMap<Tag, Digest>>,
+    /// The store said the repository does not exist (a registry's `tags/list` answered 404
+    /// `NAME_UNKNOWN`; a layout has no `index.json`). `false` when it exists or the store cannot
+    /// tell. A promotion treats a missing repository as empty; `snapshot` reports it.
+    pub missing: bool,
 }
 
 /// A manifest that names another as its `subject`, as the OCI referrers API lists it.
@@ -116,6 +120,7 @@ pub trait Source: Send + Sync + Debug {
         Ok(TagListing {
             tags: self.list_tags(repository).await?,
             digests: None,
+            missing: false,
         })
     }
 

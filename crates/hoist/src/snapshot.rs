@@ -17,7 +17,19 @@ pub fn run(args: &SnapshotArgs) -> anyhow::Result<Outcome> {
     let runtime = registries::runtime()?;
     let result = runtime.block_on(read(&stores, &registry, &image, args.all_tags));
     let snapshot = match result {
-        Ok(snapshot) => snapshot,
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => {
+            // A typo must not look like an empty repository.
+            eprintln!(
+                "hoist: error: {registry}/{image}: no such repository ({} says it does not exist)",
+                if registry.as_str().starts_with("oci:") {
+                    "the layout has no index.json: the directory"
+                } else {
+                    "the registry"
+                }
+            );
+            return Ok(Outcome::Refused);
+        }
         Err(error) => {
             eprintln!("hoist: error: cannot read {registry}/{image}: {error}");
             return Ok(Outcome::Partial);
@@ -72,11 +84,14 @@ async fn read(
     registry: &RegistryName,
     image: &RepositoryPath,
     all_tags: bool,
-) -> Result<Snapshot, hoist_store::StoreError> {
+) -> Result<Option<Snapshot>, hoist_store::StoreError> {
     use futures::{StreamExt as _, TryStreamExt as _};
     let located = stores.locate(registry, image).await?;
     let (store, repository) = (&located.store, located.repository.as_str());
     let listing = store.list_tags_with_digests(repository).await?;
+    if listing.missing {
+        return Ok(None);
+    }
     let tags: Vec<Tag> = listing
         .tags
         .into_iter()
@@ -110,7 +125,7 @@ async fn read(
             snapshot.insert(image.clone(), digest, [tag]);
         }
     }
-    Ok(snapshot)
+    Ok(Some(snapshot))
 }
 
 #[cfg(test)]
