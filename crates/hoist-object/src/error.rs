@@ -77,7 +77,8 @@ impl ObjectError {
             std::io::ErrorKind::AlreadyExists => ObjectErrorKind::AlreadyExists,
             _ => ObjectErrorKind::Io,
         };
-        Self::new(kind, subject, source.to_string()).with_source(source)
+        // The I/O error's text is the message; kept as a source too it would be printed twice.
+        Self::new(kind, subject, source.to_string())
     }
 
     /// The stream feeding an upload failed: a digest mismatch is [`ObjectErrorKind::Corrupt`],

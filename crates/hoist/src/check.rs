@@ -477,6 +477,14 @@ fn group_changes(changes: &[Change]) -> Vec<ChangeSummary> {
 
 fn print_text(out: &mut impl std::io::Write, report: &CheckReport) -> std::io::Result<()> {
     let counts = &report.counts;
+    if counts.manifests == 0 && !report.errors.is_empty() {
+        // Nothing could be read (a path that is not there): a summary of nothing would only
+        // hide the reason.
+        for error in &report.errors {
+            writeln!(out, "{error}")?;
+        }
+        return writeln!(out, "\nFAILED: {} error(s)", report.errors.len());
+    }
     writeln!(
         out,
         "hoist check: {} manifest(s), {} image(s), {} digest(s), {} tag(s) -> {} destination registries{}, {} edge(s)",

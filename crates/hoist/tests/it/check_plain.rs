@@ -268,3 +268,51 @@ fn a_broken_policy_file_is_a_clear_error() {
         "{text}"
     );
 }
+
+#[test]
+fn a_manifest_path_that_does_not_exist_is_named_without_an_empty_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, kind) in [
+        ("--thin-manifest-dir", "no such directory"),
+        ("--manifest", "no such file"),
+    ] {
+        let output = hoist(dir.path(), &["check", flag, "/nonexistent"]);
+        assert_eq!(output.status.code(), Some(1), "{flag}: {output:?}");
+        let text = stdout(&output);
+        assert!(
+            text.contains("/nonexistent") && text.contains(kind),
+            "{flag}: {text}"
+        );
+        assert!(
+            !text.contains("0 manifest(s)") && !text.contains("promotes:"),
+            "no summary of nothing before the error: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_backends_file_names_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = crate::support::write(
+        dir.path(),
+        "promoter-manifest.yaml",
+        "registries:\n- name: oci:src\n  src: true\n- name: oci:dst\nimages: []\n",
+    );
+    let output = crate::support::hoist(
+        dir.path(),
+        &[
+            "audit",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--backends",
+            "/nonexistent.yaml",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+}
