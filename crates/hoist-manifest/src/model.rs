@@ -186,6 +186,44 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Renames every file below `from` to the same path below `to`: manifests loaded from a copy
+    /// (such as a base revision exported to a temporary directory) then name their files as the
+    /// user knows them.
+    pub fn rebase(&mut self, from: &Path, to: &Path) {
+        let rename = |file: &mut Arc<Path>| {
+            if let Ok(rest) = file.strip_prefix(from) {
+                *file = Arc::from(to.join(rest));
+            }
+        };
+        for manifest in &mut self.manifests {
+            rename(&mut manifest.manifest_file);
+            rename(&mut manifest.images_file);
+            for registry in &mut manifest.registries {
+                rename(&mut registry.location.file);
+            }
+            for image in &mut manifest.images {
+                rename(&mut image.location.file);
+                for entry in &mut image.dmap {
+                    rename(&mut entry.location.file);
+                }
+            }
+        }
+        for diagnostic in &mut self.diagnostics {
+            rename(&mut diagnostic.file);
+            if let Some(manifest) = &mut diagnostic.manifest {
+                rename(manifest);
+            }
+        }
+        for project in &mut self.projects {
+            // A plain manifest's project is named by its path.
+            let named_by_path = project.name == project.manifest_file.display().to_string();
+            rename(&mut project.manifest_file);
+            if named_by_path {
+                project.name = project.manifest_file.display().to_string();
+            }
+        }
+    }
+
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.diagnostics

@@ -17,6 +17,7 @@ mod progress;
 mod promote;
 mod registries;
 mod report;
+mod revision;
 mod snapshot;
 
 use std::process::ExitCode;
