@@ -9,7 +9,7 @@
 //! belong to no project (a policy file that does not load, a stray file at the top of a layout)
 //! refuse the whole run: nothing tells which projects they concern.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -34,12 +34,15 @@ pub struct Project {
     pub errors: Vec<Finding>,
     /// How many later problems (see [`Projects::refuse`]) refuse it.
     pub problems: usize,
+    /// Whether it takes part in the run (`--since` leaves out projects a change does not touch:
+    /// their old problems refuse nothing, as nothing of them is written).
+    pub in_run: bool,
 }
 
 impl Project {
     /// Whether anything refuses it.
     pub fn is_refused(&self) -> bool {
-        !self.errors.is_empty() || self.problems > 0
+        self.in_run && (!self.errors.is_empty() || self.problems > 0)
     }
 }
 
@@ -66,6 +69,7 @@ impl Projects {
                 manifest: None,
                 errors: Vec::new(),
                 problems: 0,
+                in_run: true,
             });
             projects
                 .by_file
@@ -82,7 +86,11 @@ impl Projects {
                 continue;
             }
             let finding = Finding::from_diagnostic(diagnostic);
-            match diagnostic.manifest.as_ref().and_then(|file| projects.by_file.get(file)) {
+            match diagnostic
+                .manifest
+                .as_ref()
+                .and_then(|file| projects.by_file.get(file))
+            {
                 Some(&id) => {
                     let name = projects.list[id].name.clone();
                     projects.list[id].errors.push(finding.project(name));
@@ -107,8 +115,7 @@ impl Projects {
     /// Adds the conflicts of `edges`: each refuses the project(s) of its two origins.
     pub fn add_conflicts(&mut self, conflicts: &[Conflict], edges: &EdgeSet) {
         for conflict in conflicts {
-            let finding =
-                Finding::error("conflict", conflict.to_string()).at(&conflict.second.1);
+            let finding = Finding::error("conflict", conflict.to_string()).at(&conflict.second.1);
             let manifests: BTreeSet<u32> = [conflict.origins.0, conflict.origins.1]
                 .iter()
                 .map(|&origin| edges.origins[origin as usize].manifest)
@@ -138,6 +145,13 @@ impl Projects {
             .collect();
         for id in ids {
             self.list[id].problems += 1;
+        }
+    }
+
+    /// Leaves out of the run every project `keep` does not keep.
+    pub fn leave_out(&mut self, keep: impl Fn(&Project) -> bool) {
+        for project in &mut self.list {
+            project.in_run = keep(project);
         }
     }
 
@@ -171,12 +185,17 @@ impl Projects {
         !self.run_errors.is_empty() || self.list.iter().any(Project::is_refused)
     }
 
-    /// Every error, of the run and of each project, sorted for output.
+    /// Every error, of the run and of each project in the run, sorted for output.
     pub fn errors(&self) -> Vec<Finding> {
         let mut errors: Vec<Finding> = self
             .run_errors
             .iter()
-            .chain(self.list.iter().flat_map(|project| &project.errors))
+            .chain(
+                self.list
+                    .iter()
+                    .filter(|project| project.in_run)
+                    .flat_map(|project| &project.errors),
+            )
             .cloned()
             .collect();
         crate::finding::sort(&mut errors);
@@ -194,13 +213,14 @@ impl Projects {
         ids
     }
 
-    /// The edges of projects that are not refused.
+    /// The edges of projects in the run that are not refused.
     pub fn admitted_edges(&self, edges: &EdgeSet) -> EdgeSet {
-        let refused = self.refused_manifests();
-        let known: BTreeMap<u32, ()> = self.by_manifest.keys().map(|&m| (m, ())).collect();
-        edges.select(|edge| {
-            let manifest = edges.origins[edge.origin as usize].manifest;
-            known.contains_key(&manifest) && !refused.contains(&manifest)
-        })
+        let admitted: BTreeSet<u32> = self
+            .list
+            .iter()
+            .filter(|project| project.in_run && !project.is_refused())
+            .filter_map(|project| project.manifest)
+            .collect();
+        edges.select(|edge| admitted.contains(&edges.origins[edge.origin as usize].manifest))
     }
 }

@@ -161,7 +161,10 @@ mod tests {
             without_positions("images[3].dmap[\"sha[1]\"][12]"),
             "images[].dmap[\"sha[1]\"][]"
         );
-        assert_eq!(without_positions("registries[22].name"), "registries[].name");
+        assert_eq!(
+            without_positions("registries[22].name"),
+            "registries[].name"
+        );
         assert_eq!(without_positions(""), "");
     }
 }

@@ -13,11 +13,16 @@
 //! [`Stores`] opens the store behind each registry name: registries over HTTP(S)
 //! (`hoist-registry`) and `oci:PATH` layouts on disk (`hoist-layout`).
 //!
+//! Per-project isolation ([`admission`]): each problem is attributed to the projects (promoter
+//! manifests) whose edges make it ([`problem_manifests`]); [`admit`] gives the plan without what
+//! refused projects want, which is what runs. `hoist-gate` decides which projects are refused.
+//!
 //! Blob mirrors (`hoist-object`) come after the registries: [`read_images`] reads every promoted
 //! image's manifests and blobs (not only the copied ones), [`mirrors::survey`] tells what a
 //! mirror lacks and [`mirrors::fill`] writes it. [`audit`] proves, read-only, that every
 //! destination and mirror holds exactly what the manifests promote.
 
+pub mod admission;
 pub mod audit;
 mod execute;
 mod images;
@@ -26,6 +31,7 @@ pub mod mirrors;
 pub mod plan;
 mod stores;
 
+pub use admission::{admit, problem_manifests};
 pub use execute::{ExecuteOptions, Execution, StepCallback, StepFailure, execute};
 pub use images::{PromotedImage, read_images};
 pub use inventory::{Measured, PlanOptions, Planned, measure, plan};

@@ -83,13 +83,19 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
         mirrors: Vec::new(),
         seconds: 0.0,
     };
-    let edges = match inputs::load_edges(&inputs) {
+    let loaded = hoist_manifest::load(&inputs);
+    let edges = match inputs::edges_or_errors(&loaded) {
         Ok(edges) => edges,
         Err(errors) => {
             report.errors = errors;
             print(args.output, &report)?;
             return Ok(Outcome::Refused);
         }
+    };
+    // `--since REV`: audit only what the manifests added since REV.
+    let edges = match &args.since.since {
+        Some(rev) => crate::projects::since(&inputs, &loaded, &edges, None, rev)?,
+        None => edges,
     };
     let stores = Stores::new(config);
     let concurrency = args.jobs.max(1) * 4;

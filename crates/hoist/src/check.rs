@@ -418,7 +418,10 @@ fn print_text(out: &mut impl std::io::Write, report: &CheckReport) -> std::io::R
     let set_aside = report.pre_existing.as_ref().map_or(0, Vec::len);
     if report.errors.is_empty() {
         if set_aside > 0 {
-            writeln!(out, "\nOK ({set_aside} pre-existing finding(s) not counted)")?;
+            writeln!(
+                out,
+                "\nOK ({set_aside} pre-existing finding(s) not counted)"
+            )?;
         } else {
             writeln!(out, "\nOK")?;
         }

@@ -225,13 +225,14 @@ impl Repository {
         }
         Ok(())
     }
-
 }
 
 /// The new-side range of a `-U0` hunk header (`-a,b +c,d @@ …`): `Some(None)` for a pure
 /// deletion (no line of the new file), `None` when the header cannot be read.
 fn hunk_range(hunk: &str) -> Option<Option<(u32, u32)>> {
-    let new = hunk.split_whitespace().find_map(|part| part.strip_prefix('+'))?;
+    let new = hunk
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix('+'))?;
     let (start, count) = match new.split_once(',') {
         Some((start, count)) => (start.parse::<u32>().ok()?, count.parse::<u32>().ok()?),
         None => (new.parse::<u32>().ok()?, 1),

@@ -14,6 +14,7 @@ mod mirror;
 mod mirrors;
 mod policies;
 mod progress;
+mod projects;
 mod promote;
 mod registries;
 mod report;

@@ -101,7 +101,11 @@ impl Revision {
                 changed.insert(head_name, FileChange::Whole);
             }
             // A project reached through a link may change without its own paths changing.
-            for project in head.projects.iter().filter(|p| p.input == index && p.linked) {
+            for project in head
+                .projects
+                .iter()
+                .filter(|p| p.input == index && p.linked)
+            {
                 projects[index].insert(project.name.clone());
             }
         }
@@ -246,7 +250,10 @@ mod tests {
 
     #[test]
     fn paths_below_an_input() {
-        assert_eq!(below("reg/images/a/images.yaml", "reg"), Some("images/a/images.yaml"));
+        assert_eq!(
+            below("reg/images/a/images.yaml", "reg"),
+            Some("images/a/images.yaml")
+        );
         assert_eq!(below("regx/images", "reg"), None);
         assert_eq!(below("reg", "reg"), Some(""));
         assert_eq!(below("a/b", ""), Some("a/b"));
