@@ -2,9 +2,11 @@
 //! and tags it adds, which tags it moves to another digest, and what it removes.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 
 use hoist_manifest::Location;
 use hoist_oci::{Digest, Tag};
+use rustc_hash::FxHasher;
 
 use crate::edges::{Destination, EdgeSet, NO_TAG};
 
@@ -74,6 +76,20 @@ impl Manifests<'_> {
     }
 }
 
+/// What a comparison looks at. When two sides differ only in some manifests (and attribute
+/// destinations alike), only the destinations those manifests reach can differ, and only the facts
+/// about the digests and tags of their changed lines: everything else is the same on both sides
+/// by construction, so it is left out (a change of one project in a tree of a million edges then
+/// compares a handful).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Only these destinations (as text); `None`: all.
+    pub destinations: Option<HashSet<String>>,
+    /// Only whether these digests are at a destination, and only what these tags name; `None`:
+    /// every digest and tag.
+    pub facts: Option<(HashSet<Digest>, HashSet<Tag>)>,
+}
+
 /// One side of a comparison: the edges of one or more edge sets, each limited to some manifests.
 ///
 /// A change that touches a few projects need not load or cross the others again: the base is
@@ -96,15 +112,14 @@ impl<'a> Side<'a> {
         self.parts.push((edges, manifests));
         self
     }
+}
 
-    fn edges(&self) -> impl Iterator<Item = (&'a EdgeSet, &'a crate::Edge)> + '_ {
-        self.parts.iter().flat_map(|&(set, manifests)| {
-            set.edges
-                .iter()
-                .filter(move |edge| manifests.takes(set.origins[edge.origin as usize].manifest))
-                .map(move |edge| (set, edge))
-        })
-    }
+/// Which origins of `set` `manifests` takes, by origin id (one lookup per origin, not per edge).
+fn taken(set: &EdgeSet, manifests: Manifests<'_>) -> Vec<bool> {
+    set.origins
+        .iter()
+        .map(|origin| manifests.takes(origin.manifest))
+        .collect()
 }
 
 /// Destinations and tags of several edge sets, by their text, so that sets computed apart (or
@@ -115,8 +130,11 @@ struct Keys<'a> {
     named: Vec<&'a Destination>,
     tags: HashMap<&'a Tag, u32>,
     tag_names: Vec<&'a Tag>,
-    /// Per edge set (by address): each destination id's key, `None` when not compared.
-    per_set: HashMap<*const EdgeSet, Vec<Option<u32>>>,
+    /// Per registered edge set: the set, each destination id's key (`None` when not compared),
+    /// and each tag id's key (`None` when its facts are not compared).
+    sets: Vec<(&'a EdgeSet, Vec<Option<u32>>, Vec<Option<u32>>)>,
+    /// Per registered edge set: whether each origin's digest is compared.
+    digests: Vec<Vec<bool>>,
 }
 
 impl<'a> Keys<'a> {
@@ -126,17 +144,22 @@ impl<'a> Keys<'a> {
             named: Vec::new(),
             tags: HashMap::new(),
             tag_names: Vec::new(),
-            per_set: HashMap::new(),
+            sets: Vec::new(),
+            digests: Vec::new(),
         }
     }
 
-    /// Registers the destinations of `set` that `only` keeps (all without it).
-    fn register(&mut self, set: &'a EdgeSet, only: Option<&HashSet<String>>) {
-        let key = std::ptr::from_ref(set);
-        if self.per_set.contains_key(&key) {
+    /// Registers the destinations of `set` that `only` keeps (all without it), and its tags.
+    fn register(&mut self, set: &'a EdgeSet, scope: &Scope) {
+        let only = scope.destinations.as_ref();
+        if self
+            .sets
+            .iter()
+            .any(|(known, ..)| std::ptr::eq(*known, set))
+        {
             return;
         }
-        let ids = set
+        let destinations = set
             .destinations
             .iter()
             .map(|destination| {
@@ -152,85 +175,132 @@ impl<'a> Keys<'a> {
                 Some(id)
             })
             .collect();
-        self.per_set.insert(key, ids);
+        let focus = scope.facts.as_ref();
+        let tags = set
+            .tags
+            .iter()
+            .map(|tag| {
+                if focus.is_some_and(|(_, tags)| !tags.contains(tag)) {
+                    return None;
+                }
+                let next = self.tag_names.len() as u32;
+                let id = *self.tags.entry(tag).or_insert(next);
+                if id == next {
+                    self.tag_names.push(tag);
+                }
+                Some(id)
+            })
+            .collect();
+        let digests = set
+            .origins
+            .iter()
+            .map(|origin| focus.is_none_or(|(digests, _)| digests.contains(&origin.digest)))
+            .collect();
+        self.sets.push((set, destinations, tags));
+        self.digests.push(digests);
     }
 
-    fn destination(&self, set: &EdgeSet, edge: &crate::Edge) -> Option<u32> {
-        self.per_set[&std::ptr::from_ref(set)][edge.destination as usize]
-    }
-
-    fn tag(&mut self, tag: &'a Tag) -> u32 {
-        let next = self.tag_names.len() as u32;
-        let id = *self.tags.entry(tag).or_insert(next);
-        if id == next {
-            self.tag_names.push(tag);
-        }
-        id
+    /// The keys of a registered set: destination ids, tag ids, and which origins' digests count.
+    fn of(&self, set: &EdgeSet) -> (&[Option<u32>], &[Option<u32>], &[bool]) {
+        let index = self
+            .sets
+            .iter()
+            .position(|(known, ..)| std::ptr::eq(*known, set))
+            .expect("every set of a side is registered");
+        let (_, destinations, tags) = &self.sets[index];
+        (destinations, tags, &self.digests[index])
     }
 }
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The facts of one side: which digests are at which destinations, and what each tag names.
 struct Facts<'a> {
-    digests: HashMap<(u32, Digest), &'a Location>,
-    tags: HashMap<(u32, u32), (Digest, &'a Location)>,
+    digests: FastMap<(u32, Digest), &'a Location>,
+    tags: FastMap<(u32, u32), (Digest, &'a Location)>,
 }
 
-fn facts<'a>(side: &Side<'a>, keys: &mut Keys<'a>) -> Facts<'a> {
-    let mut digests = HashMap::new();
-    let mut tags = HashMap::new();
-    for (set, edge) in side.edges() {
-        let Some(destination) = keys.destination(set, edge) else {
-            continue;
-        };
-        let origin = &set.origins[edge.origin as usize];
-        digests
-            .entry((destination, origin.digest))
-            .or_insert(&origin.location);
-        if edge.tag != NO_TAG {
-            let tag = keys.tag(&set.tags[edge.tag as usize]);
-            tags.entry((destination, tag))
-                .or_insert((origin.digest, &origin.location));
+fn facts<'a>(side: &Side<'a>, keys: &Keys<'a>) -> Facts<'a> {
+    let mut facts = Facts {
+        digests: FastMap::default(),
+        tags: FastMap::default(),
+    };
+    for &(set, manifests) in &side.parts {
+        let (destinations, tags, digests) = keys.of(set);
+        let taken = taken(set, manifests);
+        for edge in &set.edges {
+            let Some(destination) = destinations[edge.destination as usize] else {
+                continue;
+            };
+            if !taken[edge.origin as usize] {
+                continue;
+            }
+            let origin = &set.origins[edge.origin as usize];
+            if digests[edge.origin as usize] {
+                facts
+                    .digests
+                    .entry((destination, origin.digest))
+                    .or_insert(&origin.location);
+            }
+            if edge.tag != NO_TAG
+                && let Some(tag) = tags[edge.tag as usize]
+            {
+                facts
+                    .tags
+                    .entry((destination, tag))
+                    .or_insert((origin.digest, &origin.location));
+            }
         }
     }
-    Facts { digests, tags }
+    facts
 }
 
 /// The destinations (as text) that the edges of `side` reach: what a comparison must look at
 /// when only those edges differ.
 pub fn destinations_of(side: &Side<'_>) -> HashSet<String> {
-    let mut seen: HashSet<(*const EdgeSet, u32)> = HashSet::new();
     let mut texts = HashSet::new();
-    for (set, edge) in side.edges() {
-        if seen.insert((std::ptr::from_ref(set), edge.destination)) {
-            texts.insert(set.destinations[edge.destination as usize].to_string());
+    for &(set, manifests) in &side.parts {
+        let taken = taken(set, manifests);
+        let mut reached = vec![false; set.destinations.len()];
+        for edge in &set.edges {
+            if taken[edge.origin as usize] {
+                reached[edge.destination as usize] = true;
+            }
         }
+        texts.extend(
+            set.destinations
+                .iter()
+                .zip(reached)
+                .filter(|(_, reached)| *reached)
+                .map(|(destination, _)| destination.to_string()),
+        );
     }
     texts
 }
 
-fn registered<'a>(base: &Side<'a>, head: &Side<'a>, only: Option<&HashSet<String>>) -> Keys<'a> {
+fn registered<'a>(base: &Side<'a>, head: &Side<'a>, scope: &Scope) -> Keys<'a> {
     let mut keys = Keys::new();
     // The head first: a destination is named as the head spells it.
     for &(set, _) in head.parts.iter().chain(&base.parts) {
-        keys.register(set, only);
+        keys.register(set, scope);
     }
     keys
 }
 
 /// The changes that take `base` to `head`, sorted by destination, tag/digest and kind.
 pub fn diff(base: &EdgeSet, head: &EdgeSet) -> Vec<Change> {
-    diff_sides(&Side::all(base), &Side::all(head), None)
+    diff_sides(&Side::all(base), &Side::all(head), &Scope::default())
 }
 
-/// The changes that take `base` to `head`, looking only at the destinations in `only` (all
-/// without it): when the two sides differ only in some manifests, the destinations their edges
-/// reach on either side ([`destinations_of`]) are the only ones that can change. Destinations
-/// are compared by their text, so two sides attributed differently still compare equal where
-/// they name the same repository.
-pub fn diff_sides(base: &Side<'_>, head: &Side<'_>, only: Option<&HashSet<String>>) -> Vec<Change> {
-    let mut keys = registered(base, head, only);
-    let old = facts(base, &mut keys);
-    let new = facts(head, &mut keys);
+/// The changes that take `base` to `head`, looking only at what `scope` names: when the two
+/// sides differ only in some manifests, the destinations their edges reach on either side
+/// ([`destinations_of`]) and the digests and tags of their changed lines are the only ones that
+/// can change. Destinations are compared by their text, so two sides attributed differently
+/// still compare equal where they name the same repository.
+pub fn diff_sides(base: &Side<'_>, head: &Side<'_>, scope: &Scope) -> Vec<Change> {
+    let keys = registered(base, head, scope);
+    let old = facts(base, &keys);
+    let new = facts(head, &keys);
     let mut changes = Vec::new();
     let change = |kind, destination: u32, digest, tag: Option<u32>, location: &Location| Change {
         kind,
@@ -308,38 +378,40 @@ pub fn diff_sides(base: &Side<'_>, head: &Side<'_>, only: Option<&HashSet<String
 /// The edges of `head` that `base` does not already have: a digest new at its destination, or
 /// a tag that is new there or named another digest (a move). This is the diff of
 /// [`diff_sides`] seen from the edges: a run over the result reads and writes only what the
-/// change added. Destinations outside `only` have nothing added.
-pub fn added(base: &Side<'_>, head: &EdgeSet, only: Option<&HashSet<String>>) -> EdgeSet {
+/// change added. Outside `scope`, nothing is added: its facts are the same on both sides.
+pub fn added(base: &Side<'_>, head: &EdgeSet, scope: &Scope) -> EdgeSet {
     let head_side = Side::all(head);
-    let mut keys = registered(base, &head_side, only);
-    let old = facts(base, &mut keys);
-    // Every tag the head names, keyed once, so that the filter below only reads.
-    let tag_keys: Vec<Option<u32>> = head
-        .tags
-        .iter()
-        .map(|tag| keys.tags.get(tag).copied())
-        .collect();
-    let destinations = &keys.per_set[&std::ptr::from_ref(head)];
+    let keys = registered(base, &head_side, scope);
+    let old = facts(base, &keys);
+    let (destinations, tags, digests) = keys.of(head);
     head.select(|edge| {
         let Some(destination) = destinations[edge.destination as usize] else {
             return false;
         };
         let digest = head.origins[edge.origin as usize].digest;
-        if !old.digests.contains_key(&(destination, digest)) {
+        if digests[edge.origin as usize] && !old.digests.contains_key(&(destination, digest)) {
             return true;
         }
         if edge.tag == NO_TAG {
             return false;
         }
-        let held = tag_keys[edge.tag as usize].and_then(|tag| old.tags.get(&(destination, tag)));
-        held.is_none_or(|&(from, _)| from != digest)
+        let Some(tag) = tags[edge.tag as usize] else {
+            return false;
+        };
+        old.tags
+            .get(&(destination, tag))
+            .is_none_or(|&(from, _)| from != digest)
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::manifest;
+    use crate::testing::{digest, manifest};
+
+    fn tag(name: &str) -> Tag {
+        Tag::parse(name).unwrap()
+    }
 
     fn kinds(changes: &[Change]) -> Vec<String> {
         changes
@@ -403,7 +475,7 @@ mod tests {
             &[("foo", &[('a', &["v1", "new"]), ('c', &["v2"]), ('d', &[])])],
         );
         let (base, head) = (EdgeSet::compute(&[base]), EdgeSet::compute(&[head]));
-        let selected = added(&Side::all(&base), &head, None);
+        let selected = added(&Side::all(&base), &head, &Scope::default());
         let described: Vec<String> = selected
             .edges
             .iter()
@@ -415,7 +487,11 @@ mod tests {
         // a:v1 was there; a:new is a new tag, c:v2 a move, d a new digest.
         assert_eq!(described, ["a:new", "c:v2", "d:-"]);
         // Nothing is added against itself.
-        assert!(added(&Side::all(&head), &head, None).edges.is_empty());
+        assert!(
+            added(&Side::all(&head), &head, &Scope::default())
+                .edges
+                .is_empty()
+        );
     }
 
     #[test]
@@ -445,11 +521,23 @@ mod tests {
         let touched =
             destinations_of(&Side::all(&changed_base).with(&head, Manifests::Only(&changed)));
         assert_eq!(touched, HashSet::from(["r.io/p/foo".to_owned()]));
-        let changes = diff_sides(&base, &Side::all(&head), Some(&touched));
+        let scope = Scope {
+            destinations: Some(touched),
+            facts: None,
+        };
+        let changes = diff_sides(&base, &Side::all(&head), &scope);
         assert_eq!(
             kinds(&changes),
             ["add-digest r.io/p/foo@D b", "add-tag r.io/p/foo:v2 b"]
         );
+        // Focused on the changed line's digest and tags: the same answer.
+        let focused = Scope {
+            facts: Some((HashSet::from([digest('b')]), HashSet::from([tag("v2")]))),
+            ..scope
+        };
+        assert_eq!(diff_sides(&base, &Side::all(&head), &focused), changes);
+        let selected = added(&base, &head, &focused);
+        assert_eq!(selected.edges.len(), 1);
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub mod diff;
 pub mod edges;
 
 pub use conflicts::{Conflict, find_conflicts};
-pub use diff::{Change, ChangeKind, Manifests, Side, added, destinations_of, diff, diff_sides};
+pub use diff::{
+    Change, ChangeKind, Manifests, Scope, Side, added, destinations_of, diff, diff_sides,
+};
 pub use edges::{Destination, Edge, EdgeSet, MAX_EDGES, NO_TAG, Origin, TooManyEdges};
 
 #[cfg(test)]
