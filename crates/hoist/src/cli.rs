@@ -96,7 +96,8 @@ pub struct CheckArgs {
     pub policies: Option<PathBuf>,
 
     /// Compare with the manifests at this git revision: list what the change adds, refuse tag moves
-    /// and removals, and apply blockade rules to the files changed since REV.
+    /// and removals, and apply blockade rules to the files changed since REV. Findings that exist
+    /// at REV too and that the change does not touch are reported as pre-existing and do not fail.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
 

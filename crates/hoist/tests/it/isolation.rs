@@ -344,6 +344,39 @@ async fn since_reads_and_writes_only_what_the_change_added() {
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0]["digest"], alpha2.digest().to_string());
 
+    // mirror --since fills a mirror with the added image's blobs only.
+    write(
+        repo.path(),
+        "backends.yaml",
+        "backends:\n- name: local\n  url: file:mirror\n",
+    );
+    let mirror = world.hoist(
+        repo.path(),
+        &[
+            "mirror",
+            "--since",
+            "HEAD~1",
+            "--backends",
+            "backends.yaml",
+            "--confirm",
+        ],
+    );
+    assert_eq!(mirror.status.code(), Some(0), "{}", explain(&mirror));
+    let mirrored: std::collections::BTreeSet<String> =
+        std::fs::read_dir(repo.path().join("mirror/containers/images"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    let blobs = |image: &Image| -> std::collections::BTreeSet<String> {
+        image
+            .blobs()
+            .iter()
+            .map(|blob| blob.digest().to_string())
+            .collect()
+    };
+    assert_eq!(mirrored, blobs(&alpha2));
+    std::fs::remove_file(repo.path().join("backends.yaml")).unwrap();
+
     // Nothing added since HEAD: nothing to do, nothing asked.
     let before = (
         world.source.access_log().len(),
@@ -358,4 +391,59 @@ async fn since_reads_and_writes_only_what_the_change_added() {
         ),
         before
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mirror_fills_the_valid_projects_and_refuses_the_invalid_one() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let alpha = ImageBuilder::new(90).layer(15_000).build();
+    let beta = ImageBuilder::new(91).layer(15_000).build();
+    world
+        .push(&world.source, "staging/alpha", &alpha, &["v1"])
+        .await;
+    world
+        .push(&world.source, "staging/beta", &beta, &["v1"])
+        .await;
+    world.project(dir.path(), "alpha", "alpha", &[(alpha.digest(), &["v1"])]);
+    world.project(dir.path(), "beta", "beta", &[(beta.digest(), &["v1"])]);
+    // beta's images file gains a line that is not valid: its project is refused.
+    let beta_images = dir.path().join("reg/images/beta/images.yaml");
+    let text = std::fs::read_to_string(&beta_images).unwrap();
+    std::fs::write(&beta_images, format!("{text}    \"not-a-digest\": []\n")).unwrap();
+    write(
+        dir.path(),
+        "backends.yaml",
+        "backends:\n- name: local\n  url: file:mirror\n",
+    );
+    let output = world.hoist(
+        dir.path(),
+        &[
+            "mirror",
+            "--backends",
+            "backends.yaml",
+            "--confirm",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    let report = json(&output);
+    assert_eq!(report["projects"][0]["name"], "beta");
+    assert_eq!(report["projects"][0]["status"], "refused");
+    assert_eq!(report["projects"][1]["status"], "ok");
+    let held = |image: &Image| {
+        image
+            .blobs()
+            .iter()
+            .filter(|blob| {
+                dir.path()
+                    .join("mirror/containers/images")
+                    .join(blob.digest().to_string())
+                    .is_file()
+            })
+            .count()
+    };
+    assert_eq!(held(&alpha), alpha.blobs().len(), "alpha is mirrored");
+    assert_eq!(held(&beta), 0, "nothing of beta is mirrored");
 }
