@@ -5,8 +5,9 @@
 //! 1. [`plan()`] reads what each destination repository holds ([`inventory`]) and classifies every
 //!    (destination, digest) the manifests promote as a [`Step`]: [`Action::Skip`] (already there),
 //!    [`Action::Tag`] (tags to add to a present digest) or [`Action::Copy`]. Tag moves, digests
-//!    lost from the source, policy refusals and unreadable repositories become [`Problem`]s; any
-//!    problem refuses the whole run, so nothing is half-written.
+//!    lost from the source, policy refusals and unreadable repositories become [`Problem`]s; a
+//!    problem refuses the project (promoter manifest) it belongs to, so nothing of a project is
+//!    half-written (see [`admission`]).
 //! 2. [`execute()`] runs the steps that write with one [`hoist_copy::Copier`] per store pair,
 //!    concurrently, collecting per-step failures ([`Execution`]).
 //!
