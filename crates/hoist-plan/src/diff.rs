@@ -122,6 +122,9 @@ fn taken(set: &EdgeSet, manifests: Manifests<'_>) -> Vec<bool> {
         .collect()
 }
 
+/// Keys by an edge set's own ids (`None`: not compared).
+type KeyTable = Vec<Option<u32>>;
+
 /// Destinations and tags of several edge sets, by their text, so that sets computed apart (or
 /// attributed differently) can be compared.
 struct Keys<'a> {
@@ -132,7 +135,7 @@ struct Keys<'a> {
     tag_names: Vec<&'a Tag>,
     /// Per registered edge set: the set, each destination id's key (`None` when not compared),
     /// and each tag id's key (`None` when its facts are not compared).
-    sets: Vec<(&'a EdgeSet, Vec<Option<u32>>, Vec<Option<u32>>)>,
+    sets: Vec<(&'a EdgeSet, KeyTable, KeyTable)>,
     /// Per registered edge set: whether each origin's digest is compared.
     digests: Vec<Vec<bool>>,
 }

@@ -87,7 +87,7 @@ impl<'a> Index<'a> {
     }
 
     /// Manifests promoting from a source repository (optionally only one digest).
-    fn from_source(
+    fn promoting_from(
         &self,
         registry: &RegistryName,
         image: &RepositoryPath,
@@ -133,7 +133,7 @@ pub fn problem_manifests(problems: &[Problem], edges: &EdgeSet) -> Vec<BTreeSet<
                 image,
                 digest,
                 ..
-            } => index.from_source(registry, image, Some(*digest)),
+            } => index.promoting_from(registry, image, Some(*digest)),
             Problem::Refused {
                 registry,
                 image,
@@ -148,7 +148,7 @@ pub fn problem_manifests(problems: &[Problem], edges: &EdgeSet) -> Vec<BTreeSet<
                 registry, image, ..
             } => {
                 let mut manifests = index.at_destination(registry, image);
-                manifests.extend(index.from_source(registry, image, None));
+                manifests.extend(index.promoting_from(registry, image, None));
                 manifests
             }
         })
