@@ -288,3 +288,55 @@ fn projects_are_refused_by_their_own_errors_and_by_conflicts_with_others() {
     assert_eq!(projects.run_errors().len(), 1);
     assert!(projects.any_refused());
 }
+
+/// The gate is pure: no async runtime or network client anywhere in its dependency tree (walked
+/// through Cargo.lock, which over-approximates: every target, dev-dependencies included), so
+/// `check` judges without a runtime and `promote` judges the same way.
+#[test]
+fn the_gate_depends_on_nothing_async() {
+    let lock =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock"))
+            .unwrap();
+    let mut dependencies: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for block in lock.split("[[package]]").skip(1) {
+        let Some(name) = block.lines().find_map(|line| {
+            line.strip_prefix("name = ")
+                .map(|name| name.trim_matches('"').to_owned())
+        }) else {
+            continue;
+        };
+        let listed = block
+            .split_once("dependencies = [")
+            .map(|(_, rest)| rest.split(']').next().unwrap_or_default())
+            .unwrap_or_default()
+            .split(',')
+            .map(|entry| entry.trim().trim_matches('"'))
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| entry.split(' ').next().unwrap().to_owned());
+        dependencies.entry(name).or_default().extend(listed);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pending = vec!["hoist-gate".to_owned()];
+    while let Some(name) = pending.pop() {
+        if seen.insert(name.clone()) {
+            pending.extend(dependencies.get(&name).cloned().unwrap_or_default());
+        }
+    }
+    assert!(
+        seen.contains("hoist-policy") && seen.contains("hoist-plan"),
+        "{seen:?}"
+    );
+    for forbidden in [
+        "tokio",
+        "reqwest",
+        "futures",
+        "hyper",
+        "mio",
+        "hoist-promote",
+    ] {
+        assert!(
+            !seen.contains(forbidden),
+            "hoist-gate depends on {forbidden}: {seen:?}"
+        );
+    }
+}
