@@ -192,7 +192,12 @@ impl Loaded {
     pub fn rebase(&mut self, from: &Path, to: &Path) {
         let rename = |file: &mut Arc<Path>| {
             if let Ok(rest) = file.strip_prefix(from) {
-                *file = Arc::from(to.join(rest));
+                // `join("")` would add a trailing separator: a file renamed whole stays a file.
+                *file = if rest.as_os_str().is_empty() {
+                    Arc::from(to)
+                } else {
+                    Arc::from(to.join(rest))
+                };
             }
         };
         for manifest in &mut self.manifests {
