@@ -1,6 +1,5 @@
 //! [`load`]: from inputs to manifests and diagnostics, one file per rayon task.
 
-use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -8,8 +7,8 @@ use rayon::prelude::*;
 
 use crate::decode::{decode_images_file, decode_plain, decode_thin_manifest};
 use crate::layout::{self, Project, check_images_path, describe_io};
-use crate::model::{Diagnostic, Input, Loaded, Manifest};
-use crate::report::Report;
+use crate::model::{self, Diagnostic, Input, Loaded, Manifest, Severity};
+use crate::report::{Report, file_diagnostic};
 use hoist_yaml::{self as yaml, Node};
 
 /// Reads and validates every input. Never panics and never stops at the first problem: every
@@ -21,13 +20,39 @@ use hoist_yaml::{self as yaml, Node};
 pub fn load(inputs: &[Input]) -> Loaded {
     let mut diagnostics = Vec::new();
     let mut jobs = Vec::new();
-    for input in inputs {
+    let mut projects = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
         match input {
-            Input::Plain(file) => jobs.push(Job::Plain(Arc::from(file.as_path()))),
+            Input::Plain(file) => {
+                let file: Arc<Path> = Arc::from(file.as_path());
+                projects.push(model::Project {
+                    name: file.display().to_string(),
+                    manifest_file: Arc::clone(&file),
+                    input: index,
+                    linked: false,
+                });
+                if leaves_its_directory(&file) {
+                    diagnostics.push(file_diagnostic(
+                        Severity::Error,
+                        Arc::clone(&file),
+                        Some(Arc::clone(&file)),
+                        "symbolic link to a path outside the manifest's directory: not followed"
+                            .to_owned(),
+                    ));
+                } else {
+                    jobs.push(Job::Plain(file));
+                }
+            }
             Input::Thin(dir) => {
-                let (projects, found) = layout::discover(dir);
+                let (found_projects, found) = layout::discover(dir);
                 diagnostics.extend(found);
-                jobs.extend(projects.into_iter().map(Job::Thin));
+                projects.extend(found_projects.iter().map(|project| model::Project {
+                    name: project.name.clone(),
+                    manifest_file: Arc::clone(&project.expected_manifest_file),
+                    input: index,
+                    linked: project.linked,
+                }));
+                jobs.extend(found_projects.into_iter().map(Job::Thin));
             }
         }
     }
@@ -44,6 +69,25 @@ pub fn load(inputs: &[Input]) -> Loaded {
     Loaded {
         manifests,
         diagnostics,
+        projects,
+    }
+}
+
+/// Whether a plain manifest named on the command line is a symbolic link out of its directory.
+/// In a presubmit the file comes from the pull request, which could point it at any file of the
+/// machine; the link's target is never read (nor echoed).
+fn leaves_its_directory(file: &Path) -> bool {
+    let is_link = std::fs::symlink_metadata(file).is_ok_and(|meta| meta.file_type().is_symlink());
+    if !is_link {
+        return false;
+    }
+    let parent = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(file), std::fs::canonicalize(parent)) {
+        (Ok(target), Ok(parent)) => !target.starts_with(parent),
+        _ => true,
     }
 }
 
@@ -65,7 +109,7 @@ impl Job {
 /// Reads and parses one file. `None` when it cannot be read or is not valid YAML (reported);
 /// `Some(None)` when it holds no document.
 fn read_tree(report: &mut Report) -> Option<Option<Node>> {
-    let text = match fs::read_to_string(&report.file) {
+    let text = match yaml::read_text(&report.file) {
         Ok(text) => text,
         Err(error) => {
             report.file_error(describe_io(&error, "file"));
@@ -82,7 +126,7 @@ fn read_tree(report: &mut Report) -> Option<Option<Node>> {
 }
 
 fn load_plain(file: &Arc<Path>) -> (Option<Manifest>, Vec<Diagnostic>) {
-    let mut report = Report::new(Arc::clone(file));
+    let mut report = Report::new(Arc::clone(file), Some(Arc::clone(file)));
     let manifest = read_tree(&mut report).and_then(|tree| {
         let (registries, images) = decode_plain(&mut report, tree.as_ref())?;
         Some(Manifest {
@@ -98,8 +142,9 @@ fn load_plain(file: &Arc<Path>) -> (Option<Manifest>, Vec<Diagnostic>) {
 
 fn load_project(project: &Project) -> (Option<Manifest>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
+    let owner = Some(Arc::clone(&project.expected_manifest_file));
     let registries = project.manifest_file.as_ref().and_then(|file| {
-        let mut report = Report::new(Arc::clone(file));
+        let mut report = Report::new(Arc::clone(file), owner.clone());
         let registries = read_tree(&mut report).and_then(|tree| {
             let (registries, images_path) = decode_thin_manifest(&mut report, tree.as_ref())?;
             if let Some(node) = images_path {
@@ -111,7 +156,7 @@ fn load_project(project: &Project) -> (Option<Manifest>, Vec<Diagnostic>) {
         registries
     });
     let images = project.images_file.as_ref().and_then(|file| {
-        let mut report = Report::new(Arc::clone(file));
+        let mut report = Report::new(Arc::clone(file), owner.clone());
         let images =
             read_tree(&mut report).and_then(|tree| decode_images_file(&mut report, tree.as_ref()));
         diagnostics.append(&mut report.diagnostics);

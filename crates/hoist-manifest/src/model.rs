@@ -124,10 +124,15 @@ pub struct Diagnostic {
     pub column: u32,
     /// The key path, as in `images[2].dmap["sha256:…"]` or `registries[0].name` ("" for a file).
     pub key_path: String,
-    /// The offending value, when there is one.
+    /// The offending value, when there is one (cut to a short length, see [`hoist_yaml::clip`]).
     pub value: Option<String>,
     /// What is wrong and what was expected.
     pub message: String,
+    /// The promoter manifest (the project) the finding belongs to: the plain manifest, or a thin
+    /// project's `manifests/<p>/promoter-manifest.yaml` (even when that file is missing). `None`
+    /// for a finding about the layout as a whole (a stray file at its top, a missing directory).
+    #[serde(skip)]
+    pub manifest: Option<Arc<Path>>,
 }
 
 impl std::fmt::Display for Diagnostic {
@@ -153,6 +158,21 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
+/// One project: a promoter manifest, found on disk, whether or not it could be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// The thin project's name (`<p>`), or the plain manifest's path as given.
+    pub name: String,
+    /// Its promoter manifest: the plain manifest, or `DIR/manifests/<p>/promoter-manifest.yaml`
+    /// (where it must be, even when it is missing). The identity of the project.
+    pub manifest_file: Arc<Path>,
+    /// The index of the input ([`Input`]) it was found in.
+    pub input: usize,
+    /// Whether one of its files or directories was reached through a symbolic link (inside the
+    /// tree): its content may then change without its own paths changing.
+    pub linked: bool,
+}
+
 /// Everything read from the inputs: the manifests (with every entry that parsed and validated),
 /// and every diagnostic found on the way. Loading never stops at the first error.
 #[derive(Debug, Clone, Default)]
@@ -161,9 +181,54 @@ pub struct Loaded {
     pub manifests: Vec<Manifest>,
     /// All findings, sorted by file, line, column.
     pub diagnostics: Vec<Diagnostic>,
+    /// Every project found, loaded or not, in input order (thin projects sorted by name).
+    pub projects: Vec<Project>,
 }
 
 impl Loaded {
+    /// Renames every file below `from` to the same path below `to`: manifests loaded from a copy
+    /// (such as a base revision exported to a temporary directory) then name their files as the
+    /// user knows them.
+    pub fn rebase(&mut self, from: &Path, to: &Path) {
+        let rename = |file: &mut Arc<Path>| {
+            if let Ok(rest) = file.strip_prefix(from) {
+                // `join("")` would add a trailing separator: a file renamed whole stays a file.
+                *file = if rest.as_os_str().is_empty() {
+                    Arc::from(to)
+                } else {
+                    Arc::from(to.join(rest))
+                };
+            }
+        };
+        for manifest in &mut self.manifests {
+            rename(&mut manifest.manifest_file);
+            rename(&mut manifest.images_file);
+            for registry in &mut manifest.registries {
+                rename(&mut registry.location.file);
+            }
+            for image in &mut manifest.images {
+                rename(&mut image.location.file);
+                for entry in &mut image.dmap {
+                    rename(&mut entry.location.file);
+                }
+            }
+        }
+        for diagnostic in &mut self.diagnostics {
+            rename(&mut diagnostic.file);
+            if let Some(manifest) = &mut diagnostic.manifest {
+                rename(manifest);
+            }
+        }
+        for project in &mut self.projects {
+            // A plain manifest's project is named by its path.
+            let named_by_path = project.name == project.manifest_file.display().to_string();
+            rename(&mut project.manifest_file);
+            if named_by_path {
+                project.name = project.manifest_file.display().to_string();
+            }
+        }
+    }
+
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.diagnostics

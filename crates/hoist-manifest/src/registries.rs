@@ -1,4 +1,9 @@
 //! Decoding `registries:` and its rules: valid names, no registry twice, exactly one source.
+//!
+//! A registry listed twice with identical fields is a warning: the promoter collapses the two
+//! entries, so the manifest means what it would mean with one (the real boskos manifest lists
+//! us-west1 twice). Twice with different fields (`src`, `service-account`) is an error: which
+//! one is meant is unknown.
 
 use hoist_oci::RegistryName;
 
@@ -44,6 +49,37 @@ pub(crate) fn decode_registries(report: &mut Report, key: &Node, node: &Node) ->
             Some(node) => boolean(report, node, join_key(&path, "src")),
         };
         unreadable_source |= source.is_none();
+        let name = required(report, item, name, &path, "name")
+            .and_then(|node| registry_name(report, node, join_key(&path, "name")));
+        let service_account = match service_account {
+            None => Some(None),
+            Some(node) => non_empty_string(
+                report,
+                node,
+                join_key(&path, "service-account"),
+                "a service account email",
+            )
+            .map(|text| Some(text.to_owned())),
+        };
+        // An exact repetition of an entry changes nothing: warn and drop it, before the second
+        // `src: true` it may carry is taken for a second source.
+        if let (Some((name, name_node)), Some(src), Some(service_account)) =
+            (&name, source, &service_account)
+            && let Some(first) = registries.iter().find(|registry| registry.name == *name)
+            && first.src == src
+            && first.service_account == *service_account
+        {
+            report.warning(
+                name_node,
+                join_key(&path, "name"),
+                format!(
+                    "registry listed twice with identical fields, first at line {}; the \
+                     promoter uses it once (remove this entry)",
+                    first.location.line
+                ),
+            );
+            continue;
+        }
         let mut second_source = false;
         if let (Some(true), Some(src)) = (source, src) {
             match first_source_line {
@@ -61,18 +97,6 @@ pub(crate) fn decode_registries(report: &mut Report, key: &Node, node: &Node) ->
                 None => first_source_line = Some(src.line),
             }
         }
-        let name = required(report, item, name, &path, "name")
-            .and_then(|node| registry_name(report, node, join_key(&path, "name")));
-        let service_account = match service_account {
-            None => Some(None),
-            Some(node) => non_empty_string(
-                report,
-                node,
-                join_key(&path, "service-account"),
-                "a service account email",
-            )
-            .map(|text| Some(text.to_owned())),
-        };
         let (Some((name, name_node)), Some(src), Some(service_account)) =
             (name, source, service_account)
         else {
@@ -83,7 +107,8 @@ pub(crate) fn decode_registries(report: &mut Report, key: &Node, node: &Node) ->
                 name_node,
                 join_key(&path, "name"),
                 format!(
-                    "registry listed twice in this manifest, first at line {}",
+                    "registry listed twice in this manifest with different fields, first at \
+                     line {}; list each registry once",
                     first.location.line
                 ),
             );

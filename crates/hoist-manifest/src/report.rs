@@ -6,19 +6,22 @@ use std::sync::Arc;
 use hoist_oci::{DigestError, NameError};
 
 use crate::model::{Diagnostic, Location, Severity};
-use hoist_yaml::{Node, SyntaxError};
+use hoist_yaml::{Node, SyntaxError, clip};
 
 /// The findings about one file, and the file they are about.
 #[derive(Debug)]
 pub(crate) struct Report {
     pub(crate) file: Arc<Path>,
+    /// The project every finding of this file belongs to.
+    pub(crate) manifest: Option<Arc<Path>>,
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
 impl Report {
-    pub(crate) fn new(file: Arc<Path>) -> Self {
+    pub(crate) fn new(file: Arc<Path>, manifest: Option<Arc<Path>>) -> Self {
         Self {
             file,
+            manifest,
             diagnostics: Vec::new(),
         }
     }
@@ -48,9 +51,11 @@ impl Report {
             file: Arc::clone(&self.file),
             line: node.line,
             column: node.column,
-            key_path,
-            value: node.as_str().map(str::to_owned),
+            // Key paths embed the file's own keys (`dmap["…"]`): both are cut short.
+            key_path: clip(&key_path).into_owned(),
+            value: node.as_str().map(|value| clip(value).into_owned()),
             message,
+            manifest: self.manifest.clone(),
         });
     }
 
@@ -64,26 +69,37 @@ impl Report {
             key_path: String::new(),
             value: None,
             message: error.message.clone(),
+            manifest: self.manifest.clone(),
         });
     }
 
     /// An error about the whole file (line and column 0).
     pub(crate) fn file_error(&mut self, message: impl Into<String>) {
-        self.diagnostics
-            .push(file_diagnostic(Arc::clone(&self.file), message.into()));
+        self.diagnostics.push(file_diagnostic(
+            Severity::Error,
+            Arc::clone(&self.file),
+            self.manifest.clone(),
+            message.into(),
+        ));
     }
 }
 
-/// An error about a whole file or directory: no line, no key.
-pub(crate) fn file_diagnostic(file: Arc<Path>, message: String) -> Diagnostic {
+/// A finding about a whole file or directory: no line, no key.
+pub(crate) fn file_diagnostic(
+    severity: Severity,
+    file: Arc<Path>,
+    manifest: Option<Arc<Path>>,
+    message: String,
+) -> Diagnostic {
     Diagnostic {
-        severity: Severity::Error,
+        severity,
         file,
         line: 0,
         column: 0,
         key_path: String::new(),
         value: None,
         message,
+        manifest,
     }
 }
 

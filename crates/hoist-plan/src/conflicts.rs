@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use hoist_manifest::Location;
 use hoist_oci::Digest;
 
-use crate::edges::{DestinationId, EdgeSet, NO_TAG, TagId};
+use crate::edges::{DestinationId, EdgeSet, NO_TAG, OriginId, TagId};
 
 /// One tag that two origins want to point at different digests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct Conflict {
     pub first: (Digest, Location),
     /// The other digest and where it is written.
     pub second: (Digest, Location),
+    /// The origins of the two digests (their manifests are the projects in conflict).
+    pub origins: (OriginId, OriginId),
 }
 
 impl std::fmt::Display for Conflict {
@@ -53,6 +55,7 @@ pub fn find_conflicts(edges: &EdgeSet) -> Vec<Conflict> {
                 ),
                 first: (first.digest, first.location.clone()),
                 second: (second.digest, second.location.clone()),
+                origins: (origin, edge.origin),
             });
         }
     }

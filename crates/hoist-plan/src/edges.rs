@@ -21,6 +21,28 @@ pub type TagId = u32;
 /// No tag: the edge promotes by digest only.
 pub const NO_TAG: TagId = u32::MAX;
 
+/// The most edges [`EdgeSet::try_compute`] makes. The real registry.k8s.io tree has about a
+/// million; a manifest from a pull request naming thousands of registries for thousands of
+/// digests must be refused before its cross product is built (12 bytes per edge).
+pub const MAX_EDGES: u64 = 10_000_000;
+
+/// The manifests would make more edges than the bound allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the manifests promote {edges} (image, digest, tag) x destination edges, more than the \
+     {limit} hoist accepts in one run; the largest manifest, {manifest}, makes {largest}"
+)]
+pub struct TooManyEdges {
+    /// How many edges the manifests would make.
+    pub edges: u64,
+    /// The bound.
+    pub limit: u64,
+    /// The manifest (its registries file) that makes the most.
+    pub manifest: String,
+    /// How many it makes.
+    pub largest: u64,
+}
+
 /// Where a digest comes from: one `"sha256:…": [tags]` line of one image of one manifest.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -81,10 +103,63 @@ pub struct EdgeSet {
 }
 
 impl EdgeSet {
+    /// How many edges [`EdgeSet::compute`] would make for each manifest, without making them.
+    pub fn count(manifests: &[Manifest]) -> Vec<u64> {
+        manifests
+            .iter()
+            .map(|manifest| {
+                if manifest.source().is_none() {
+                    return 0;
+                }
+                let destinations = manifest.destinations().count() as u64;
+                let per_destination: u64 = manifest
+                    .images
+                    .iter()
+                    .flat_map(|image| &image.dmap)
+                    .map(|entry| entry.tags.len().max(1) as u64)
+                    .sum();
+                destinations.saturating_mul(per_destination)
+            })
+            .collect()
+    }
+
+    /// [`EdgeSet::compute`], unless the manifests would make more than `limit` edges.
+    pub fn try_compute(manifests: &[Manifest], limit: u64) -> Result<Self, TooManyEdges> {
+        let counts = Self::count(manifests);
+        let edges = counts
+            .iter()
+            .fold(0u64, |sum, count| sum.saturating_add(*count));
+        if edges > limit {
+            let (index, largest) = counts
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, count)| **count)
+                .map(|(index, count)| (index, *count))
+                .unwrap_or_default();
+            return Err(TooManyEdges {
+                edges,
+                limit,
+                manifest: manifests
+                    .get(index)
+                    .map(|manifest| manifest.manifest_file.display().to_string())
+                    .unwrap_or_default(),
+                largest,
+            });
+        }
+        Ok(Self::compute(manifests))
+    }
+
     /// Computes the edges of `manifests`. Manifests without exactly one source registry give none
     /// (loading already reported them).
     pub fn compute(manifests: &[Manifest]) -> Self {
-        let attribution = Attribution::new(manifests);
+        Self::compute_attributed(manifests, manifests)
+    }
+
+    /// Computes the edges of `manifests`, attributing destinations by the registry names of
+    /// `attribution` (a superset of `manifests`, such as every manifest of a run when only some
+    /// are computed again), so that the edges are those `attribution` as a whole would give.
+    pub fn compute_attributed(manifests: &[Manifest], attribution: &[Manifest]) -> Self {
+        let attribution = Attribution::new(attribution.iter().chain(manifests));
 
         // Intern destinations: (registry written, image written) -> canonical destination id.
         let mut destinations: Vec<Destination> = Vec::new();
@@ -190,6 +265,33 @@ impl EdgeSet {
     pub fn destination(&self, edge: &Edge) -> &Destination {
         &self.destinations[edge.destination as usize]
     }
+
+    /// The same tables with only the edges `keep` accepts, in the same order. Selections (the
+    /// edges a change adds, a shard of the destinations) are such filters, so they compose:
+    /// `edges.select(a).select(b)`.
+    pub fn select(&self, keep: impl Fn(&Edge) -> bool + Sync) -> EdgeSet {
+        EdgeSet {
+            origins: self.origins.clone(),
+            destinations: self.destinations.clone(),
+            tags: self.tags.clone(),
+            edges: self
+                .edges
+                .par_iter()
+                .filter(|edge| keep(edge))
+                .copied()
+                .collect(),
+        }
+    }
+
+    /// Every registry name the edges' destinations were attributed to (for comparing two runs:
+    /// equal names give equal attribution).
+    pub fn registry_names(manifests: &[Manifest]) -> std::collections::BTreeSet<&RegistryName> {
+        manifests
+            .iter()
+            .flat_map(|manifest| manifest.destinations())
+            .map(|registry| &registry.name)
+            .collect()
+    }
 }
 
 /// Maps a (registry, image) pair to its [`Destination`] by the longest destination registry name
@@ -201,9 +303,8 @@ struct Attribution {
 }
 
 impl Attribution {
-    fn new(manifests: &[Manifest]) -> Self {
+    fn new<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Self {
         let registries = manifests
-            .iter()
             .flat_map(|manifest| manifest.destinations())
             .map(|registry| (registry.name.as_str().to_owned(), registry.name.clone()))
             .collect();

@@ -85,18 +85,25 @@ pub enum PolicyError {
         /// Where the list is.
         at: Location,
     },
-    /// A regular expression that does not compile.
-    #[error("{at}: invalid regular expression {pattern:?}: {source}")]
+    /// A regular expression that does not compile (alone, or within its anchors), or is too
+    /// large.
+    #[error(
+        "{at}: invalid regular expression {pattern:?}: {}",
+        regex_reason(source)
+    )]
     Regex {
         /// Where the pattern is.
         at: Location,
-        /// The pattern as written.
+        /// The pattern as written, cut to a short length.
         pattern: String,
         /// What the regex compiler said.
         source: Box<regex::Error>,
     },
     /// A date that is not `YYYY-MM-DD`.
-    #[error("{at}: invalid date {value:?} (expected YYYY-MM-DD): {source}")]
+    #[error(
+        "{at}: invalid date {:?} (expected YYYY-MM-DD): {source}",
+        hoist_yaml::clip(value)
+    )]
     Date {
         /// Where the date is.
         at: Location,
@@ -107,7 +114,7 @@ pub enum PolicyError {
     },
     /// A value of the right shape that the rule cannot accept (an unknown `kind`, a malformed
     /// registry name or repository).
-    #[error("{at}: invalid value {value:?}: {reason}")]
+    #[error("{at}: invalid value {:?}: {reason}", hoist_yaml::clip(value))]
     InvalidValue {
         /// Where the value is.
         at: Location,
@@ -116,6 +123,19 @@ pub enum PolicyError {
         /// Why it is refused.
         reason: String,
     },
+}
+
+/// What the regex compiler said, in one line and without repeating the pattern (a syntax error
+/// quotes the whole pattern, which may be long; its last line says what is wrong).
+fn regex_reason(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let reason = text
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    hoist_yaml::clip(reason.strip_prefix("error: ").unwrap_or(reason)).into_owned()
 }
 
 impl PolicyError {

@@ -88,7 +88,8 @@ impl Reader<'_> {
         Location {
             file: self.file.to_owned(),
             line,
-            key: key.to_owned(),
+            // Key paths embed the file's own keys (an unknown key may be anything).
+            key: hoist_yaml::clip(key).into_owned(),
         }
     }
 
@@ -342,18 +343,26 @@ impl Reader<'_> {
     }
 
     /// A regexp; `whole` anchors it so that it must match the entire subject.
+    ///
+    /// The pattern is compiled on its own first, and only a pattern that compiles alone is
+    /// wrapped in the anchors: `a)|(b` does not compile alone, so it can never become
+    /// `^(?:a)|(b)$`, which would match any subject containing `b`. Compiled size and nesting
+    /// are bounded, so no pattern can make loading (or matching, which is linear time in the
+    /// `regex` crate) costly.
     fn regex(&mut self, node: &Node, path: &str, whole: bool) -> Option<Regex> {
         let pattern = self.string(node, path)?;
-        let compiled = if whole {
-            Regex::new(&format!("^(?:{pattern})$"))
-        } else {
-            Regex::new(pattern)
-        };
+        let compiled = bounded_regex(pattern).and_then(|alone| {
+            if whole {
+                bounded_regex(&format!("^(?:{pattern})$"))
+            } else {
+                Ok(alone)
+            }
+        });
         compiled
             .map_err(|source| {
                 self.errors.push(PolicyError::Regex {
                     at: self.at(node.line, path),
-                    pattern: pattern.to_owned(),
+                    pattern: hoist_yaml::clip(pattern).into_owned(),
                     source: Box::new(source),
                 })
             })
@@ -425,4 +434,17 @@ impl Reader<'_> {
             found: node.value.kind(),
         });
     }
+}
+
+/// The most a compiled policy regexp may take (the default is 10 MiB; real rules are tiny).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// The deepest nesting of groups and repetitions a policy regexp may have.
+const REGEX_NEST_LIMIT: u32 = 50;
+
+fn bounded_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
 }

@@ -9,13 +9,15 @@
 //! - a **source** repository: only for images that must be copied: their manifests (an index
 //!   with its children) by digest, to find a lost digest and to count blobs and bytes.
 //!
-//! The policy gate runs here too, so the plan printed by a dry run already holds every refusal.
+//! The policy gate runs here too (`hoist-gate`, the same judgement as `check`), so the plan
+//! printed by a dry run already holds every refusal.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use futures::{StreamExt as _, TryStreamExt as _};
 use hoist_copy::manifest::references;
+use hoist_gate::{Gate, Verdict};
 use hoist_oci::{Digest, Reference, Tag};
 use hoist_plan::EdgeSet;
 use hoist_policy::PolicySet;
@@ -57,6 +59,8 @@ pub async fn plan(
 ) -> Planned {
     let wanted = Wanted::collect(edges);
     let concurrency = options.concurrency.max(1);
+    // The one gate, shared with `check`: the same rules decide the same way.
+    let gate = Gate::new(policies, options.date);
 
     // Per destination: the tags and digests wanted there.
     let mut per_destination: BTreeMap<u32, (BTreeSet<Tag>, BTreeSet<Digest>)> = BTreeMap::new();
@@ -113,6 +117,10 @@ pub async fn plan(
             .collect();
         let classified = classify(item.digest, &tags, state);
         for (tag, current) in classified.moves {
+            let allowed_by = match gate.tag_move(&format!("{destination}:{tag}")) {
+                Verdict::Allowed { rule, .. } => Some(rule),
+                Verdict::Refused => None,
+            };
             problems.push(Problem::TagMove {
                 registry: destination.registry.clone(),
                 image: destination.image.clone(),
@@ -120,6 +128,7 @@ pub async fn plan(
                 current,
                 wanted: item.digest,
                 location: origin.location.to_string(),
+                allowed_by,
             });
         }
         let source = SourceImage {
@@ -187,7 +196,7 @@ pub async fn plan(
     // The policy gate: every write is checked against every rule, before anything is written.
     for step in planned.plan.writes() {
         let destination = format!("{}/{}", step.registry, step.image);
-        if let Some(refusal) = policies.check_write(&destination, options.date) {
+        if let Some(refusal) = gate.write(&destination) {
             problems.push(Problem::Refused {
                 registry: step.registry.clone(),
                 image: step.image.clone(),

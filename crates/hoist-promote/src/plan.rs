@@ -89,6 +89,10 @@ pub enum Problem {
         /// What the manifests want it to point at.
         wanted: Digest,
         location: String,
+        /// The `allow` rule that lets `check` accept this move; promotion still never moves a
+        /// tag in a registry.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        allowed_by: Option<String>,
     },
     /// The digest must be copied but the source does not have it.
     Lost {
@@ -133,11 +137,22 @@ impl std::fmt::Display for Problem {
                 current,
                 wanted,
                 location,
-            } => write!(
-                f,
-                "{location}: tag move refused: {registry}/{image}:{tag} points at {current}, \
-                 the manifests want {wanted}; tags are never moved"
-            ),
+                allowed_by,
+            } => {
+                write!(
+                    f,
+                    "{location}: tag move refused: {registry}/{image}:{tag} points at {current}, \
+                     the manifests want {wanted}; tags are never moved"
+                )?;
+                if let Some(rule) = allowed_by {
+                    write!(
+                        f,
+                        " by a promotion (the allow rule {rule} accepts the change; move the tag \
+                         in the registry by hand, then run again)"
+                    )?;
+                }
+                Ok(())
+            }
             Problem::Lost {
                 registry,
                 image,

@@ -9,6 +9,15 @@
 //!
 //! Anchors, aliases and tags are rejected: hoist's files never need them, and an alias
 //! would let one entry silently stand for another.
+//!
+//! The files come from pull requests, so nothing in them may exhaust the process: [`read_text`]
+//! reads only regular files up to [`MAX_FILE_BYTES`], [`parse`] refuses nesting deeper than
+//! [`MAX_DEPTH`] and more than [`MAX_NODES`] values, and [`clip`] shortens (and escapes) any
+//! text of the file before it is echoed in a message.
+
+use std::borrow::Cow;
+use std::io::Read as _;
+use std::path::Path;
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -60,6 +69,77 @@ impl Node {
     }
 }
 
+/// The deepest nesting of collections accepted. The real manifests nest four levels deep;
+/// deeper input is refused before it is built, so that nothing recurses over it.
+pub const MAX_DEPTH: usize = 64;
+
+/// The most values (scalars and collections) one file may hold. The largest real images file
+/// (about 10,000 digests) holds about 40,000; the bound keeps a hostile file's tree in memory
+/// well under a hundred megabytes.
+pub const MAX_NODES: usize = 1_000_000;
+
+/// The largest file [`read_text`] reads (the largest real manifest is about 1 MB).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// How many characters of a file's text [`clip`] keeps.
+pub const CLIP_CHARS: usize = 100;
+
+/// Reads a regular file (following symbolic links; the caller decides which links are allowed)
+/// of at most [`MAX_FILE_BYTES`] as UTF-8 text. Devices, FIFOs and directories are refused
+/// without being opened for reading, so a stray FIFO cannot block the reader.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    // The file may grow between the stat and the read: never read more than the bound.
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+fn too_large() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+    )
+}
+
+/// `text` as it may be echoed in a message: at most [`CLIP_CHARS`] characters (then `…` and how
+/// many more there were), control characters escaped, so that a value from a hostile file can
+/// neither flood a log nor drive the terminal.
+pub fn clip(text: &str) -> Cow<'_, str> {
+    let long = text.chars().nth(CLIP_CHARS).is_some();
+    if !long && !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut clipped = String::with_capacity(CLIP_CHARS + 16);
+    for character in text.chars().take(CLIP_CHARS) {
+        if character.is_control() {
+            clipped.extend(character.escape_default());
+        } else {
+            clipped.push(character);
+        }
+    }
+    if long {
+        let rest = text.chars().count() - CLIP_CHARS;
+        clipped.push_str(&format!("…({rest} more characters)"));
+    }
+    Cow::Owned(clipped)
+}
+
 /// A YAML syntax error (or a YAML feature the manifests do not allow), with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -103,6 +183,8 @@ struct Builder {
     stack: Vec<Open>,
     document: Option<Node>,
     documents: usize,
+    /// Values seen so far, for [`MAX_NODES`].
+    nodes: usize,
 }
 
 impl Builder {
@@ -123,6 +205,24 @@ impl Builder {
                 column,
                 message: message.to_owned(),
             };
+            if matches!(
+                event,
+                Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
+            ) {
+                self.nodes += 1;
+                if self.nodes > MAX_NODES {
+                    return Err(fail(&format!(
+                        "more than {MAX_NODES} YAML values in one file; refused"
+                    )));
+                }
+            }
+            if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..))
+                && self.stack.len() >= MAX_DEPTH
+            {
+                return Err(fail(&format!(
+                    "YAML nested deeper than {MAX_DEPTH} levels; refused"
+                )));
+            }
             match event {
                 Event::StreamEnd => return Ok(self.document),
                 Event::DocumentStart => {
@@ -284,6 +384,59 @@ mod tests {
         assert!(error.line >= 1);
         let error = parse("a: \"open\n").unwrap_err();
         assert!(error.message.contains("YAML syntax error"), "{error:?}");
+    }
+
+    #[test]
+    fn refuses_deep_nesting_without_recursing() {
+        let deep = format!("{}x{}", "[".repeat(100_000), "]".repeat(100_000));
+        let error = parse(&deep).unwrap_err();
+        assert!(
+            error.message.contains("nested deeper than 64")
+                || error.message.contains("YAML syntax error"),
+            "{error:?}"
+        );
+        let mut block = String::new();
+        for level in 0..200 {
+            block.push_str(&" ".repeat(level));
+            block.push_str("- \n");
+        }
+        let error = parse(&block).unwrap_err();
+        assert!(error.message.contains("nested deeper than 64"), "{error:?}");
+        let fine = format!("{}x{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&fine).is_ok());
+    }
+
+    #[test]
+    fn refuses_too_many_values() {
+        let many = format!("[{}]", "a,".repeat(MAX_NODES + 1));
+        let error = parse(&many).unwrap_err();
+        assert!(error.message.contains("more than"), "{error:?}");
+    }
+
+    #[test]
+    fn clips_long_values_and_escapes_control_characters() {
+        assert_eq!(clip("short"), "short");
+        let long = "x".repeat(10_000);
+        let clipped = clip(&long);
+        assert!(clipped.starts_with(&"x".repeat(CLIP_CHARS)));
+        assert!(clipped.ends_with("…(9900 more characters)"), "{clipped}");
+        assert_eq!(clip("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+    }
+
+    #[test]
+    fn reads_only_small_regular_files() {
+        let dir = std::env::temp_dir().join(format!("hoist-yaml-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("a.yaml");
+        std::fs::write(&file, "a: 1\n").unwrap();
+        assert_eq!(read_text(&file).unwrap(), "a: 1\n");
+        let error = read_text(&dir).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+        let big = std::fs::File::create(dir.join("big.yaml")).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let error = read_text(&dir.join("big.yaml")).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::FileTooLarge);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

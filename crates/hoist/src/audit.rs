@@ -2,11 +2,13 @@
 //! what the manifests promote. A summary table per backend, every discrepancy, the cost of the
 //! mirror checks (blobs/s, MB/s); or all of it as JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::time::Instant;
 
-use hoist_promote::audit::{self, AuditRow, BackendKind, MirrorStatistics, Status};
+use hoist_oci::{Digest, Tag};
+use hoist_plan::EdgeSet;
+use hoist_promote::audit::{self, AuditRow, BackendKind, Discrepancy, MirrorStatistics, Status};
 use hoist_promote::{Problem, Stores};
 
 use crate::cli::{AuditArgs, OutputFormat};
@@ -83,13 +85,24 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
         mirrors: Vec::new(),
         seconds: 0.0,
     };
-    let edges = match inputs::load_edges(&inputs) {
+    let loaded = hoist_manifest::load(&inputs);
+    let edges = match inputs::edges_or_errors(&loaded) {
         Ok(edges) => edges,
         Err(errors) => {
             report.errors = errors;
             print(args.output, &report)?;
             return Ok(Outcome::Refused);
         }
+    };
+    // `--since REV`: audit only what the manifests added since REV.
+    // `--since REV`: audit only what the manifests added since REV; the tags of older edges
+    // are still the manifests' own, not extra.
+    let (edges, all_edges) = match &args.since.since {
+        Some(rev) => (
+            crate::projects::since(&inputs, &loaded, &edges, None, rev)?,
+            Some(edges),
+        ),
+        None => (edges, None),
     };
     let stores = Stores::new(config);
     let concurrency = args.jobs.max(1) * 4;
@@ -103,6 +116,9 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
         report.rows = registry_rows.into_iter().chain(mirror_rows).collect();
         report.mirrors = statistics;
     });
+    if let Some(all_edges) = &all_edges {
+        keep_older_tags(&mut report.rows, &edges, all_edges);
+    }
     for row in &report.rows {
         let key = match row.kind {
             BackendKind::Registry => format!("{}/{}", row.backend, row.image),
@@ -127,6 +143,38 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// With `--since`, the audited edges are a subset: a tag that an older edge promotes is not an
+/// extra tag, and a row that only held such tags (for a digest not audited) goes.
+fn keep_older_tags(rows: &mut Vec<AuditRow>, audited: &EdgeSet, all: &EdgeSet) {
+    let promoted: HashSet<(String, &Tag)> = all
+        .edges
+        .iter()
+        .filter_map(|edge| Some((all.destination(edge).to_string(), all.tag(edge)?)))
+        .collect();
+    let audited_digests: HashSet<Digest> = audited
+        .edges
+        .iter()
+        .map(|edge| audited.origin(edge).digest)
+        .collect();
+    rows.retain_mut(|row| {
+        if row.kind != BackendKind::Registry {
+            return true;
+        }
+        let repository = format!("{}/{}", row.backend, row.image);
+        row.discrepancies.retain(|discrepancy| match discrepancy {
+            Discrepancy::ExtraTag { tag } => !promoted.contains(&(repository.clone(), tag)),
+            _ => true,
+        });
+        row.status = row
+            .discrepancies
+            .iter()
+            .map(Discrepancy::status)
+            .max()
+            .unwrap_or(Status::Ok);
+        audited_digests.contains(&row.digest) || !row.discrepancies.is_empty()
+    });
 }
 
 fn print(format: OutputFormat, report: &AuditReport) -> anyhow::Result<()> {

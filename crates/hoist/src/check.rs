@@ -1,19 +1,19 @@
 //! `hoist check`: the offline presubmit. Loads and validates manifests, computes edges and
-//! conflicts, and applies the policies; with `--base REV` it also judges the change itself.
+//! conflicts, and applies the policies; with `--base REV` it also judges the change itself
+//! (through the one gate, `hoist-gate`) and sets aside what the change did not cause.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::PathBuf;
 
-use anyhow::Context as _;
-use hoist_manifest::{Input, Loaded, Location, Severity};
-use hoist_plan::{Change, ChangeKind, EdgeSet, find_conflicts};
+use hoist_gate::Gate;
+use hoist_manifest::{Loaded, Severity};
+use hoist_plan::{Change, ChangeKind, Conflict, EdgeSet, find_conflicts};
 use hoist_policy::PolicySet;
 
 use crate::cli::{CheckArgs, OutputFormat};
 use crate::exit::Outcome;
-use crate::git::Repository;
 use crate::report::{self, Finding};
+use crate::revision::Revision;
 use crate::{inputs, policies};
 
 /// Figures about what was read.
@@ -65,24 +65,47 @@ struct CheckReport {
     changes: Option<Vec<ChangeSummary>>,
     errors: Vec<Finding>,
     warnings: Vec<Finding>,
+    /// With --base: findings that exist at the base too and that the change does not touch.
+    /// Shown and counted here; they do not fail the check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pre_existing: Option<Vec<Finding>>,
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let inputs = inputs::from_args(&args.inputs)?;
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let mut findings = Vec::new();
 
     let loaded = hoist_manifest::load(&inputs);
-    findings.extend(loaded.diagnostics.iter().map(Finding::from_diagnostic));
-    let edges = EdgeSet::compute(&loaded.manifests);
-    for conflict in find_conflicts(&edges) {
-        findings.push(Finding::error("conflict", conflict.to_string()).at(&conflict.second.1));
-    }
+    let name_of = |manifest: &Option<std::sync::Arc<std::path::Path>>| {
+        let file = manifest.as_ref()?;
+        loaded
+            .projects
+            .iter()
+            .find(|project| &project.manifest_file == file)
+            .map(|project| project.name.clone())
+    };
+    // The tree's own findings: what the ratchet may call pre-existing.
+    let mut findings: Vec<Finding> = loaded
+        .diagnostics
+        .iter()
+        .map(|diagnostic| {
+            let finding = Finding::from_diagnostic(diagnostic);
+            match name_of(&diagnostic.manifest) {
+                Some(name) => finding.project(name),
+                None => finding,
+            }
+        })
+        .collect();
+    let (edges, too_many) = inputs::compute_edges(&loaded);
+    let conflicts = find_conflicts(&edges);
+    findings.extend(conflicts.iter().map(conflict_finding));
 
+    // Findings about the policies and the run itself: never pre-existing.
+    let mut run_findings: Vec<Finding> = too_many.into_iter().collect();
     let policy_set = match policies::load(args.policies.as_deref()) {
         Ok(set) => set,
         Err(errors) => {
-            findings.extend(
+            run_findings.extend(
                 errors
                     .iter()
                     .map(|error| Finding::error("policy-file", error.to_string())),
@@ -90,17 +113,48 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
             PolicySet::empty()
         }
     };
+    let gate = Gate::new(&policy_set, date);
 
-    let (promotions, changes) = match &args.base {
+    let (promotions, changes, pre_existing) = match &args.base {
         None => {
-            findings.extend(named_frozen_destinations(&policy_set, &loaded, date));
-            (summarise(&loaded), None)
+            run_findings.extend(gate.named_destinations(&loaded));
+            (summarise(&loaded), None, None)
         }
         Some(rev) => {
-            let changes = judge_change(&inputs, rev, &policy_set, &edges, date, &mut findings)?;
-            (summarise_additions(&changes), Some(group_changes(&changes)))
+            let revision = Revision::load(&inputs, &loaded, rev)?;
+            let comparison = revision.compare(&loaded, &edges);
+            let changes = comparison.changes(&edges);
+            run_findings.extend(gate.change(&changes));
+            run_findings.extend(blockades(&gate, &revision));
+
+            // The base's own findings, for the ratchet: the changed projects', and the base's
+            // conflicts when the head has any.
+            let mut base_findings: Vec<Finding> = revision
+                .loaded
+                .diagnostics
+                .iter()
+                .map(Finding::from_diagnostic)
+                .collect();
+            if !conflicts.is_empty() {
+                base_findings.extend(
+                    comparison
+                        .base_conflicts(&loaded, &revision.loaded)
+                        .iter()
+                        .map(conflict_finding),
+                );
+            }
+            let ratcheted = revision.ratchet_base(base_findings).ratchet(findings);
+            findings = ratcheted.findings;
+            let mut pre_existing = ratcheted.pre_existing;
+            report::sort(&mut pre_existing);
+            (
+                summarise_additions(&changes),
+                Some(group_changes(&changes)),
+                Some(pre_existing),
+            )
         }
     };
+    findings.extend(run_findings);
 
     report::sort(&mut findings);
     let (errors, warnings): (Vec<Finding>, Vec<Finding>) = findings
@@ -116,6 +170,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
         changes,
         errors,
         warnings,
+        pre_existing,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -133,226 +188,29 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Without `--base`, check cannot tell new edges from ones promoted long ago, so it cannot say
-/// that anything *would be written*. It reports, per manifest registry entry, the destinations a
-/// policy refuses: a `destinations` refusal is an error (the manifest names a place hoist may not
-/// write to at all); a freeze is a warning here (the edges already promoted before the freeze are
-/// fine; a change that adds edges is refused with `--base`, and `promote` refuses any real write).
-fn named_frozen_destinations(
-    policy_set: &PolicySet,
-    loaded: &Loaded,
-    date: chrono::NaiveDate,
-) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for manifest in &loaded.manifests {
-        for registry in manifest.destinations() {
-            let mut refused: BTreeMap<String, (hoist_policy::Refusal, usize, usize)> =
-                BTreeMap::new();
-            for image in &manifest.images {
-                let destination = format!("{}/{}", registry.name, image.name);
-                if let Some(refusal) = policy_set.check_write(&destination, date) {
-                    let edges: usize = image.dmap.iter().map(|d| d.tags.len().max(1)).sum();
-                    let entry = refused
-                        .entry(refusal.rule.clone())
-                        .or_insert((refusal, 0, 0));
-                    entry.1 += 1;
-                    entry.2 += edges;
-                }
-            }
-            for (rule, (refusal, images, edges)) in refused {
-                let frozen = refusal.kind == hoist_policy::RuleKind::Freeze;
-                let mut finding = Finding::error(
-                    if frozen { "freeze" } else { "destination" },
-                    format!(
-                        "destination {} is refused for {images} image(s) ({edges} edge(s)): {}{}",
-                        registry.name,
-                        refusal.reason,
-                        if frozen {
-                            " (new digests or tags for it fail `check --base` and `promote`)"
-                        } else {
-                            ""
-                        }
-                    ),
-                )
-                .at(&registry.location)
-                .rule(rule);
-                if frozen {
-                    finding.severity = Severity::Warning;
-                }
-                findings.push(finding);
-            }
-        }
-    }
-    findings
+/// A conflict as a finding: keyed by the reference and valued by its two digests, so that the
+/// ratchet recognises the same conflict at the base.
+fn conflict_finding(conflict: &Conflict) -> Finding {
+    let mut finding = Finding::error("conflict", conflict.to_string())
+        .at(&conflict.second.1)
+        .key(conflict.reference.clone());
+    finding.value = Some(format!("{} {}", conflict.first.0, conflict.second.0));
+    finding
 }
 
-/// Refusals of freeze and destination rules, one per destination written to.
-fn frozen_writes(
-    policy_set: &PolicySet,
-    writes: &[(String, Location, usize)],
-    date: chrono::NaiveDate,
-) -> Vec<Finding> {
-    writes
-        .iter()
-        .filter_map(|(destination, location, count)| {
-            let refusal = policy_set.check_write(destination, date)?;
-            let kind = match refusal.kind {
-                hoist_policy::RuleKind::Destinations => "destination",
-                _ => "freeze",
-            };
-            let message = format!(
-                "{count} write(s) to {destination} refused: {}",
-                refusal.reason
-            );
-            Some(
-                Finding::error(kind, message)
-                    .at(location)
-                    .rule(refusal.rule),
-            )
-        })
-        .collect()
-}
-
-/// `--base REV`: loads the manifests at REV, diffs, and applies blockades, freezes, tag-move and
-/// removal rules to the change. Returns the changes.
-fn judge_change(
-    inputs: &[Input],
-    rev: &str,
-    policy_set: &PolicySet,
-    edges: &EdgeSet,
-    date: chrono::NaiveDate,
-    findings: &mut Vec<Finding>,
-) -> anyhow::Result<Vec<Change>> {
-    let base_dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let mut base_inputs = Vec::new();
-    let mut repositories: Vec<Repository> = Vec::new();
-    for input in inputs {
-        let path = match input {
-            Input::Plain(path) | Input::Thin(path) => path,
-        };
-        let repository = Repository::containing(path)?;
-        repository.verify(rev)?;
-        let relative = repository.relative(path)?;
-        let slot = base_dir.path().join(base_inputs.len().to_string());
-        std::fs::create_dir_all(&slot)?;
-        // A path that did not exist at REV has an empty base: everything in it is added.
-        if repository.export(rev, &relative, &slot)? {
-            let exported: PathBuf = slot.join(&relative);
-            base_inputs.push(match input {
-                Input::Plain(_) => Input::Plain(exported),
-                Input::Thin(_) => Input::Thin(exported),
-            });
-        }
-        if !repositories
-            .iter()
-            .any(|known| known.top() == repository.top())
-        {
-            repositories.push(repository);
-        }
-    }
-    let base_loaded = hoist_manifest::load(&base_inputs);
-    if base_loaded.has_errors() {
-        let mut warning = Finding::error(
-            "manifest",
-            format!("the manifests at {rev} have errors of their own; compared with what loads"),
-        );
-        warning.severity = Severity::Warning;
-        findings.push(warning);
-    }
-    let base_edges = EdgeSet::compute(&base_loaded.manifests);
-    let changes = hoist_plan::diff(&base_edges, edges);
-
-    // Blockades on the files the change touches. Prow sets REPO_OWNER/REPO_NAME/PULL_BASE_REF.
+/// Blockades on the files the change touches. Prow sets REPO_OWNER/REPO_NAME/PULL_BASE_REF.
+fn blockades(gate: &Gate<'_>, revision: &Revision) -> Vec<Finding> {
     let repo = match (std::env::var("REPO_OWNER"), std::env::var("REPO_NAME")) {
         (Ok(owner), Ok(name)) => Some(format!("{owner}/{name}")),
         _ => None,
     };
     let branch = std::env::var("PULL_BASE_REF").ok();
-    for repository in &repositories {
-        let files = repository.changed_files(rev)?;
+    let mut findings = Vec::new();
+    for files in &revision.changed_files {
         let files: Vec<&str> = files.iter().map(String::as_str).collect();
-        for refusal in policy_set.check_changed_files(repo.as_deref(), branch.as_deref(), &files) {
-            let mut finding = Finding::error("blockade", refusal.reason).rule(refusal.rule);
-            finding.file = Some(refusal.subject);
-            findings.push(finding);
-        }
+        findings.extend(gate.changed_files(repo.as_deref(), branch.as_deref(), &files));
     }
-
-    // Freezes and allowed destinations, on what the change writes.
-    let mut writes: BTreeMap<String, (Location, usize)> = BTreeMap::new();
-    for change in &changes {
-        if matches!(
-            change.kind,
-            ChangeKind::AddDigest | ChangeKind::AddTag | ChangeKind::MoveTag { .. }
-        ) {
-            writes
-                .entry(change.destination.to_string())
-                .or_insert_with(|| (change.location.clone(), 0))
-                .1 += 1;
-        }
-    }
-    let writes: Vec<_> = writes.into_iter().map(|(d, (l, c))| (d, l, c)).collect();
-    findings.extend(frozen_writes(policy_set, &writes, date));
-
-    // Tag moves and removals, refused unless an allow rule names them.
-    let mut refused: BTreeMap<(String, String), (Finding, usize)> = BTreeMap::new();
-    for change in &changes {
-        let reference = change.reference();
-        let tag = change
-            .tag
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let (kind, allowed, message) = match &change.kind {
-            ChangeKind::MoveTag { from } => (
-                "tag-move",
-                policy_set.allows_tag_move(&reference).is_some(),
-                format!(
-                    "tag {tag} moves from {from} to {}: a promoted tag is never moved (an allow rule of kind tag-move can permit it)",
-                    change.digest
-                ),
-            ),
-            ChangeKind::RemoveDigest => (
-                "removal",
-                policy_set.allows_removal(&reference).is_some(),
-                format!(
-                    "digest {} is removed: promoted digests stay (an allow rule of kind removal can permit it)",
-                    change.digest
-                ),
-            ),
-            ChangeKind::RemoveTag => (
-                "removal",
-                policy_set.allows_removal(&reference).is_some(),
-                format!(
-                    "tag {tag} (at {}) is removed: promoted tags stay (an allow rule of kind removal can permit it)",
-                    change.digest
-                ),
-            ),
-            ChangeKind::AddDigest | ChangeKind::AddTag => continue,
-        };
-        if allowed {
-            continue;
-        }
-        let key = (change.destination.image.to_string(), message.clone());
-        refused
-            .entry(key)
-            .or_insert_with(|| (Finding::error(kind, message).at(&change.location), 0))
-            .1 += 1;
-    }
-    for ((image, _), (mut finding, destinations)) in refused {
-        finding.message = format!(
-            "{image}: {} ({destinations} destination(s))",
-            finding.message
-        );
-        if finding.kind == "removal" {
-            // The location is in the base's temporary copy; name the file as the user knows it.
-            finding.file = None;
-            finding.line = None;
-            finding.column = None;
-        }
-        findings.push(finding);
-    }
-    Ok(changes)
+    findings
 }
 
 fn count(loaded: &Loaded, edges: &EdgeSet) -> Counts {
@@ -554,8 +412,27 @@ fn print_text(out: &mut impl std::io::Write, report: &CheckReport) -> std::io::R
             writeln!(out, "  {warning}")?;
         }
     }
+    if let Some(pre_existing) = report.pre_existing.as_ref().filter(|list| !list.is_empty()) {
+        writeln!(
+            out,
+            "\npre-existing ({}): at {} too and not touched by this change, so not counted:",
+            pre_existing.len(),
+            report.base.as_deref().unwrap_or("the base")
+        )?;
+        for finding in pre_existing {
+            writeln!(out, "  {finding}")?;
+        }
+    }
+    let set_aside = report.pre_existing.as_ref().map_or(0, Vec::len);
     if report.errors.is_empty() {
-        writeln!(out, "\nOK")?;
+        if set_aside > 0 {
+            writeln!(
+                out,
+                "\nOK ({set_aside} pre-existing finding(s) not counted)"
+            )?;
+        } else {
+            writeln!(out, "\nOK")?;
+        }
     } else {
         writeln!(out, "\nerrors ({}):", report.errors.len())?;
         for error in &report.errors {

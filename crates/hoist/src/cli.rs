@@ -27,14 +27,15 @@ pub enum Command {
     /// Plan a promotion from what the registries hold and, with --confirm, execute it.
     ///
     /// Without --confirm this is a dry run: it reads the registries, prints the plan and writes
-    /// nothing. With --confirm the same plan is executed. Any refusal (tag move, digest lost from
-    /// the source, policy) stops the whole run before it writes anything.
+    /// nothing. With --confirm the same plan is executed. A problem (invalid manifest, conflict,
+    /// tag move, digest lost from the source, policy) refuses the writes of its project (one
+    /// promoter manifest), and only those; every other project is promoted.
     ///
     /// With --backends, every blob of every promoted image then goes to every selected blob
     /// mirror (S3, GCS, directories), verified; the dry run shows what each mirror lacks.
     ///
-    /// Exit codes: 0 ok, 1 invalid manifests or a refusal (nothing written), 2 usage error,
-    /// 3 partial failure (a registry could not be read, or some copies or mirror uploads failed;
+    /// Exit codes: 0 ok, 1 something was refused (nothing of the refused projects written),
+    /// 2 usage error, 3 partial failure (a registry could not be read, or some copies or mirror uploads failed;
     /// re-run to finish).
     Promote(PromoteArgs),
 
@@ -122,7 +123,8 @@ pub struct CheckArgs {
     pub policies: Option<PathBuf>,
 
     /// Compare with the manifests at this git revision: list what the change adds, refuse tag moves
-    /// and removals, and apply blockade rules to the files changed since REV.
+    /// and removals, and apply blockade rules to the files changed since REV. Findings that exist
+    /// at REV too and that the change does not touch are reported as pre-existing and do not fail.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
 
@@ -193,6 +195,9 @@ pub struct MirrorArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    #[command(flatten)]
+    pub since: SinceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +222,9 @@ pub struct AuditArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    #[command(flatten)]
+    pub since: SinceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +261,9 @@ pub struct PromoteArgs {
     /// No progress on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub since: SinceArgs,
 }
 
 /// Snapshot output format.
@@ -286,4 +297,14 @@ pub struct SnapshotArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = SnapshotFormat::Yaml)]
     pub output: SnapshotFormat,
+}
+
+/// Which edges a run covers: all of them, or what a change added.
+#[derive(Debug, Args)]
+pub struct SinceArgs {
+    /// Only the edges the manifests add relative to git revision REV (new digests, new or moved
+    /// tags; the same diff as `check --base`): a postsubmit after one merge reads and writes only
+    /// what that merge added. Default: every edge (the full reconcile).
+    #[arg(long, value_name = "REV")]
+    pub since: Option<String>,
 }

@@ -21,18 +21,34 @@ pub fn from_args(args: &ManifestArgs) -> anyhow::Result<Vec<Input>> {
     Ok(inputs)
 }
 
-/// The edges of the manifests, or the errors that prevent computing them (invalid manifests,
-/// conflicting promotions), sorted for output.
-pub fn load_edges(inputs: &[Input]) -> Result<hoist_plan::EdgeSet, Vec<crate::report::Finding>> {
+/// The edges of the manifests, bounded by [`hoist_plan::MAX_EDGES`]: beyond it, no edges and
+/// the error that says so (a manifest from a pull request must not exhaust the machine).
+pub fn compute_edges(
+    loaded: &hoist_manifest::Loaded,
+) -> (hoist_plan::EdgeSet, Option<crate::report::Finding>) {
+    match hoist_plan::EdgeSet::try_compute(&loaded.manifests, hoist_plan::MAX_EDGES) {
+        Ok(edges) => (edges, None),
+        Err(error) => (
+            hoist_plan::EdgeSet::default(),
+            Some(crate::report::Finding::error("limit", error.to_string())),
+        ),
+    }
+}
+
+/// The edges of loaded manifests, or the errors that prevent computing them (invalid manifests,
+/// conflicting promotions, too many edges), sorted for output.
+pub fn edges_or_errors(
+    loaded: &hoist_manifest::Loaded,
+) -> Result<hoist_plan::EdgeSet, Vec<crate::report::Finding>> {
     use crate::report::Finding;
-    let loaded = hoist_manifest::load(inputs);
     let mut errors: Vec<Finding> = loaded
         .diagnostics
         .iter()
         .filter(|diagnostic| diagnostic.severity == hoist_manifest::Severity::Error)
         .map(Finding::from_diagnostic)
         .collect();
-    let edges = hoist_plan::EdgeSet::compute(&loaded.manifests);
+    let (edges, too_many) = compute_edges(loaded);
+    errors.extend(too_many);
     for conflict in hoist_plan::find_conflicts(&edges) {
         errors.push(Finding::error("conflict", conflict.to_string()).at(&conflict.second.1));
     }

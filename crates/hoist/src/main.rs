@@ -15,9 +15,11 @@ mod mirror;
 mod mirrors;
 mod policies;
 mod progress;
+mod projects;
 mod promote;
 mod registries;
 mod report;
+mod revision;
 mod snapshot;
 
 use std::process::ExitCode;

@@ -1,23 +1,32 @@
 //! `hoist mirror`: fill blob mirrors with every blob of every promoted image, reading the
-//! registries only. A dry run without `--confirm`, like `hoist promote`.
+//! registries only. A dry run without `--confirm`, like `hoist promote`; projects are isolated
+//! and `--since REV` selects the added edges, as in `hoist promote`.
 
 use std::collections::HashSet;
 use std::io::Write as _;
 
-use hoist_promote::Stores;
+use hoist_gate::Projects;
+use hoist_plan::find_conflicts;
+use hoist_promote::{Stores, problem_manifests};
 
 use crate::cli::{MirrorArgs, OutputFormat};
 use crate::exit::Outcome;
 use crate::mirrors::{self, MirrorsReport};
+use crate::projects::{self as project_reports, ProjectReport};
 use crate::report::Finding;
 use crate::{inputs, registries};
 
 #[derive(Debug, serde::Serialize)]
 struct MirrorCommandReport {
-    /// Every blob is (or, in a dry run, can be made) in every mirror.
+    /// Every blob is (or, in a dry run, can be made) in every mirror, and nothing was refused.
     ok: bool,
-    /// Manifest and conflict errors; when there are any nothing was read.
+    /// With `--since`: the revision the edges were selected against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+    /// Manifest and conflict errors (of refused projects, or of the run: then nothing was read).
     errors: Vec<Finding>,
+    /// Per project, refused ones first.
+    projects: Vec<ProjectReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mirrors: Option<MirrorsReport>,
 }
@@ -33,39 +42,69 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
     let opened = runtime
         .block_on(mirrors::open(&args.backends))?
         .expect("--backends was given");
-    let edges = match inputs::load_edges(&inputs) {
-        Ok(edges) => edges,
-        Err(errors) => {
-            print(
-                args.output,
-                &MirrorCommandReport {
-                    ok: false,
-                    errors,
-                    mirrors: None,
-                },
-            )?;
-            return Ok(Outcome::Refused);
-        }
+    // Projects are isolated as in promote: an invalid or conflicting project is not mirrored,
+    // the others are.
+    let loaded = hoist_manifest::load(&inputs);
+    let mut projects = Projects::new(&loaded);
+    let (edges, too_many) = inputs::compute_edges(&loaded);
+    if let Some(finding) = too_many {
+        projects.refuse_run(finding);
+    }
+    projects.add_conflicts(&find_conflicts(&edges), &edges);
+    let selected = match &args.since.since {
+        Some(rev) => Some(crate::projects::since(
+            &inputs,
+            &loaded,
+            &edges,
+            Some(&mut projects),
+            rev,
+        )?),
+        None => None,
     };
+    let selected = selected.as_ref().unwrap_or(&edges);
+    if !projects.run_errors().is_empty() {
+        print(
+            args.output,
+            &MirrorCommandReport {
+                ok: false,
+                since: args.since.since.clone(),
+                errors: projects.errors(),
+                projects: project_reports::reports(&projects, &[], &[]),
+                mirrors: None,
+            },
+        )?;
+        return Ok(Outcome::Refused);
+    }
+    let admitted = projects.admitted_edges(selected);
     let stores = Stores::new(config);
     let report = runtime.block_on(mirrors::run(
-        &edges,
+        &admitted,
         &stores,
         &opened,
         args.confirm,
         &HashSet::new(),
         args.jobs.max(1) * 4,
     ));
-    let ok = report.is_complete();
+    let owners = problem_manifests(&report.problems, &admitted);
+    let refused = projects.any_refused();
+    let complete = report.is_complete();
     print(
         args.output,
         &MirrorCommandReport {
-            ok,
-            errors: Vec::new(),
+            ok: complete && !refused,
+            since: args.since.since.clone(),
+            errors: projects.errors(),
+            projects: project_reports::reports(&projects, &report.problems, &owners),
             mirrors: Some(report),
         },
     )?;
-    Ok(if ok { Outcome::Ok } else { Outcome::Partial })
+    Ok(if refused {
+        Outcome::Refused
+    } else if complete {
+        Outcome::Ok
+    } else {
+        Outcome::Partial
+    })
 }
 
 fn print(format: OutputFormat, report: &MirrorCommandReport) -> anyhow::Result<()> {
@@ -76,10 +115,8 @@ fn print(format: OutputFormat, report: &MirrorCommandReport) -> anyhow::Result<(
             writeln!(out)?;
         }
         OutputFormat::Text => {
-            for error in &report.errors {
-                writeln!(out, "{error}")?;
-            }
             if let Some(mirrors) = &report.mirrors {
+                project_reports::print_refused(&mut out, &report.projects, "promote")?;
                 writeln!(out, "hoist mirror")?;
                 mirrors::print_text(&mut out, mirrors)?;
                 let to_write = mirrors.backends.iter().any(|summary| summary.to_write > 0);
@@ -90,9 +127,13 @@ fn print(format: OutputFormat, report: &MirrorCommandReport) -> anyhow::Result<(
                     )?;
                 }
             } else {
+                for error in &report.errors {
+                    writeln!(out, "{error}")?;
+                }
                 writeln!(
                     out,
-                    "refused: {} error(s) in the input; nothing was read or written.",
+                    "refused: {} error(s) in the input that belong to no single project; \
+                     nothing was read or written.",
                     report.errors.len()
                 )?;
             }

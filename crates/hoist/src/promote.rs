@@ -1,26 +1,33 @@
 //! `hoist promote`: plan from what the registries hold, gate on policies, and with `--confirm`
 //! execute the same plan. The plan goes to stdout (text or JSON), progress to stderr.
 //!
+//! Projects (promoter manifests) are isolated: `hoist-gate` refuses a project for its own invalid
+//! files and conflicts, `hoist-promote` attributes each problem of the plan to the projects that
+//! make it, and only the admitted plan (what the other projects want) runs. With `--since REV`
+//! only the edges added since REV are planned.
+//!
 //! With `--backends`, the blob mirrors come after the registries: the dry run surveys them, and
 //! `--confirm` fills them with every blob of every promoted image (not only those copied now: a
 //! mirror added later is back-filled, and `HEAD` skips make re-runs cheap).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write as _;
 use std::sync::Arc;
 
-use hoist_manifest::Severity;
+use hoist_gate::Projects;
 use hoist_oci::RegistryName;
-use hoist_plan::{EdgeSet, find_conflicts};
+use hoist_plan::find_conflicts;
 use hoist_promote::{
-    Action, ExecuteOptions, Execution, PlanOptions, Planned, Problem, RegistryTotals, Step, Stores,
+    Action, ExecuteOptions, Execution, Plan, PlanOptions, Planned, Problem, RegistryTotals, Step,
+    Stores, admit, problem_manifests,
 };
 
 use crate::cli::{OutputFormat, PromoteArgs};
 use crate::exit::Outcome;
 use crate::mirrors::{self, MirrorsReport};
 use crate::progress::Reporter;
-use crate::report::{self, Finding};
+use crate::projects::{self as project_reports, ProjectReport};
+use crate::report::Finding;
 use crate::{inputs, policies, registries};
 
 #[derive(Debug, serde::Serialize)]
@@ -31,12 +38,19 @@ struct PromoteReport<'a> {
     executed: bool,
     date: chrono::NaiveDate,
     policy_files: Vec<String>,
-    /// Manifest, conflict and policy-file errors; when there are any there is no plan.
+    /// With `--since`: the revision the edges were selected against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<&'a str>,
+    /// Manifest, conflict and policy-file errors (of refused projects, and of the run: when one
+    /// belongs to no project there is no plan at all).
     errors: Vec<Finding>,
-    /// Per destination registry.
+    /// Per project, refused ones first: its status, its errors and its problems.
+    projects: Vec<ProjectReport>,
+    /// Per destination registry, for the projects that go on.
     totals: BTreeMap<RegistryName, RegistryTotals>,
     /// The steps that write, in plan order (skips are only counted in `totals`).
     steps: Vec<&'a Step>,
+    /// Every problem of the plan (each also under its projects).
     problems: &'a [Problem],
     #[serde(skip_serializing_if = "Option::is_none")]
     execution: Option<&'a Execution>,
@@ -50,43 +64,51 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let config = registries::config(&args.registries)?;
 
+    // The gate's view of the projects: each refused by its own invalid files and conflicts.
     let loaded = hoist_manifest::load(&inputs);
-    let mut errors: Vec<Finding> = loaded
-        .diagnostics
-        .iter()
-        .filter(|diagnostic| diagnostic.severity == Severity::Error)
-        .map(Finding::from_diagnostic)
-        .collect();
-    let edges = EdgeSet::compute(&loaded.manifests);
-    for conflict in find_conflicts(&edges) {
-        errors.push(Finding::error("conflict", conflict.to_string()).at(&conflict.second.1));
+    let mut projects = Projects::new(&loaded);
+    let (edges, too_many) = inputs::compute_edges(&loaded);
+    if let Some(finding) = too_many {
+        projects.refuse_run(finding);
     }
+    projects.add_conflicts(&find_conflicts(&edges), &edges);
     let policy_set = match policies::load(args.policies.as_deref()) {
         Ok(set) => set,
         Err(policy_errors) => {
-            errors.extend(
-                policy_errors
-                    .iter()
-                    .map(|error| Finding::error("policy-file", error.to_string())),
-            );
+            for error in &policy_errors {
+                projects.refuse_run(Finding::error("policy-file", error.to_string()));
+            }
             hoist_policy::PolicySet::empty()
         }
     };
+    let selected = match &args.since.since {
+        Some(rev) => Some(crate::projects::since(
+            &inputs,
+            &loaded,
+            &edges,
+            Some(&mut projects),
+            rev,
+        )?),
+        None => None,
+    };
+    let selected = selected.as_ref().unwrap_or(&edges);
     let mut report = PromoteReport {
-        ok: errors.is_empty(),
+        ok: false,
         executed: false,
         date,
         policy_files: policy_set.files().to_vec(),
-        errors,
+        since: args.since.since.as_deref(),
+        errors: projects.errors(),
+        projects: Vec::new(),
         totals: BTreeMap::new(),
         steps: Vec::new(),
         problems: &[],
         execution: None,
         mirrors: None,
     };
-    if !report.ok {
-        report::sort(&mut report.errors);
-        print(args.output, &report)?;
+    if !projects.run_errors().is_empty() {
+        report.projects = project_reports::reports(&projects, &[], &[]);
+        print(args.output, &report, None)?;
         return Ok(Outcome::Refused);
     }
 
@@ -98,27 +120,54 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         concurrency: args.jobs.max(1) * 4,
         date,
     };
-    let planned: Planned =
-        runtime.block_on(hoist_promote::plan(&edges, &stores, &policy_set, &options));
+    // Invalid projects are not even read; the plan's problems refuse theirs in turn.
+    let planned_edges = projects.admitted_edges(selected);
+    let planned: Planned = runtime.block_on(hoist_promote::plan(
+        &planned_edges,
+        &stores,
+        &policy_set,
+        &options,
+    ));
     let plan = &planned.plan;
-    report.totals = plan.totals(&planned.blobs);
-    report.steps = plan.writes().collect();
+    let owners = problem_manifests(&plan.problems, &planned_edges);
+    // A problem no manifest accounts for cannot be isolated: it holds back everything.
+    let unattributed = owners.iter().any(BTreeSet::is_empty);
+    for manifests in &owners {
+        projects.refuse(manifests.iter().copied());
+    }
+    let admitted = if unattributed {
+        Plan::default()
+    } else {
+        admit(plan, &planned_edges, &projects.refused_manifests())
+    };
+    let final_edges = projects.admitted_edges(selected);
+    report.errors = projects.errors();
+    report.projects = project_reports::reports(&projects, &plan.problems, &owners);
+    report.totals = admitted.totals(&planned.blobs);
+    report.steps = admitted.writes().collect();
     report.problems = &plan.problems;
-
-    if !plan.problems.is_empty() {
-        report.ok = false;
-        print(args.output, &report)?;
-        let operational = plan.problems.iter().all(Problem::is_operational);
-        return Ok(if operational {
+    let refused = unattributed || projects.any_refused();
+    // Refusals of the input (1) weigh more than what a re-run may fix (3).
+    let refusal = unattributed
+        || !report.errors.is_empty()
+        || plan
+            .problems
+            .iter()
+            .any(|problem| !problem.is_operational());
+    let outcome = |failed: bool| {
+        if refusal {
+            Outcome::Refused
+        } else if refused || failed {
             Outcome::Partial
         } else {
-            Outcome::Refused
-        });
-    }
+            Outcome::Ok
+        }
+    };
+
     let run_mirrors = |skip: &HashSet<hoist_oci::Digest>| {
         opened.as_ref().map(|opened| {
             runtime.block_on(mirrors::run(
-                &edges,
+                &final_edges,
                 &stores,
                 opened,
                 args.confirm,
@@ -127,28 +176,27 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
             ))
         })
     };
-    if !args.confirm || plan.is_noop() {
+    if !args.confirm || admitted.is_noop() {
         let nothing = Execution::default();
         report.executed = args.confirm;
         if args.confirm {
             report.execution = Some(&nothing);
         }
         report.mirrors = run_mirrors(&HashSet::new());
-        report.ok = report
+        let mirrors_complete = report
             .mirrors
             .as_ref()
             .is_none_or(MirrorsReport::is_complete);
-        print(args.output, &report)?;
-        return Ok(if report.ok {
-            Outcome::Ok
-        } else {
-            Outcome::Partial
-        });
+        report.ok = !refused && mirrors_complete;
+        print(args.output, &report, Some(refused))?;
+        return Ok(outcome(!mirrors_complete));
     }
 
     // Text: the plan first, so a log shows what is about to happen before it happens.
     if args.output == OutputFormat::Text {
-        print_plan(&mut std::io::stdout().lock(), &report)?;
+        let mut out = std::io::stdout().lock();
+        project_reports::print_refused(&mut out, &report.projects, "promote")?;
+        print_plan(&mut out, &report)?;
     }
     let (images, bytes) = report
         .totals
@@ -173,7 +221,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
             progress: Some(reporter.copy_progress()),
             on_step: Some(on_step),
         };
-        let execution = hoist_promote::execute(plan, &stores, &options).await;
+        let execution = hoist_promote::execute(&admitted, &stores, &options).await;
         drop(options);
         if let Ok(reporter) = Arc::try_unwrap(reporter) {
             reporter.finish();
@@ -188,30 +236,43 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         .collect();
     report.mirrors = run_mirrors(&failed);
     report.executed = true;
-    report.ok = execution.failures.is_empty()
+    let complete = execution.failures.is_empty()
         && report
             .mirrors
             .as_ref()
             .is_none_or(MirrorsReport::is_complete);
+    report.ok = !refused && complete;
     report.execution = Some(&execution);
     match args.output {
-        OutputFormat::Json => print(args.output, &report)?,
+        OutputFormat::Json => print(args.output, &report, Some(refused))?,
         OutputFormat::Text => {
             let mut out = std::io::stdout().lock();
             print_execution(&mut out, &execution)?;
             if let Some(mirrors) = &report.mirrors {
                 mirrors::print_text(&mut out, mirrors)?;
             }
+            if refused {
+                writeln!(
+                    out,
+                    "\nrefused: {} project(s); see above. Nothing they promote was written.",
+                    report
+                        .projects
+                        .iter()
+                        .filter(|project| project.status == "refused")
+                        .count()
+                )?;
+            }
         }
     }
-    Ok(if report.ok {
-        Outcome::Ok
-    } else {
-        Outcome::Partial
-    })
+    Ok(outcome(!complete))
 }
 
-fn print(format: OutputFormat, report: &PromoteReport<'_>) -> anyhow::Result<()> {
+/// Prints the report; `refused` is `None` when the input itself was refused (no plan).
+fn print(
+    format: OutputFormat,
+    report: &PromoteReport<'_>,
+    refused: Option<bool>,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
@@ -220,40 +281,44 @@ fn print(format: OutputFormat, report: &PromoteReport<'_>) -> anyhow::Result<()>
             writeln!(out)?;
         }
         OutputFormat::Text => {
-            for error in &report.errors {
-                writeln!(out, "{}", finding_line(error))?;
-            }
-            if report.errors.is_empty() {
-                print_plan(&mut out, report)?;
-                if !report.problems.is_empty() {
-                    writeln!(
-                        out,
-                        "\nrefused: {} problem(s); nothing was written.",
-                        report.problems.len()
-                    )?;
-                } else if report.steps.is_empty() {
-                    writeln!(out, "\nnothing to do: every destination is complete.")?;
+            let Some(refused) = refused else {
+                for error in &report.errors {
+                    writeln!(out, "{}", finding_line(error))?;
                 }
-                if let Some(mirrors) = &report.mirrors {
-                    mirrors::print_text(&mut out, mirrors)?;
-                }
-                let mirrors_to_write = report.mirrors.as_ref().is_some_and(|mirrors| {
-                    mirrors.backends.iter().any(|summary| summary.to_write > 0)
-                });
-                if report.problems.is_empty()
-                    && !report.executed
-                    && (!report.steps.is_empty() || mirrors_to_write)
-                {
-                    writeln!(
-                        out,
-                        "\ndry run: nothing written. Run again with --confirm to execute this plan."
-                    )?;
-                }
-            } else {
                 writeln!(
                     out,
-                    "refused: {} error(s) in the input; nothing was read or written.",
+                    "refused: {} error(s) in the input that belong to no single project; \
+                     nothing was read or written.",
                     report.errors.len()
+                )?;
+                return Ok(());
+            };
+            project_reports::print_refused(&mut out, &report.projects, "promote")?;
+            print_plan(&mut out, report)?;
+            if refused {
+                writeln!(
+                    out,
+                    "\nrefused: {} project(s); nothing they promote is written.",
+                    report
+                        .projects
+                        .iter()
+                        .filter(|project| project.status == "refused")
+                        .count()
+                )?;
+            } else if report.steps.is_empty() {
+                writeln!(out, "\nnothing to do: every destination is complete.")?;
+            }
+            if let Some(mirrors) = &report.mirrors {
+                mirrors::print_text(&mut out, mirrors)?;
+            }
+            let mirrors_to_write = report
+                .mirrors
+                .as_ref()
+                .is_some_and(|mirrors| mirrors.backends.iter().any(|summary| summary.to_write > 0));
+            if !report.executed && (!report.steps.is_empty() || mirrors_to_write) {
+                writeln!(
+                    out,
+                    "\ndry run: nothing written. Run again with --confirm to execute this plan."
                 )?;
             }
         }
@@ -334,9 +399,20 @@ fn print_plan(out: &mut impl std::io::Write, report: &PromoteReport<'_>) -> std:
             )?;
         }
     }
-    if !report.problems.is_empty() {
+    // Problems are listed under their projects; one that no project accounts for, here.
+    let unlisted: Vec<&Problem> = report
+        .problems
+        .iter()
+        .filter(|problem| {
+            !report
+                .projects
+                .iter()
+                .any(|project| project.problems.contains(problem))
+        })
+        .collect();
+    if !unlisted.is_empty() {
         writeln!(out, "\nproblems:")?;
-        for problem in report.problems {
+        for problem in unlisted {
             writeln!(out, "  error: {problem}")?;
         }
     }

@@ -2,6 +2,7 @@
 //! the repository's `tests/fixtures/manifests/`), the real Kubernetes corpus, and snapshots.
 
 mod corpus;
+mod hostile;
 mod plain;
 mod snapshot;
 mod support;

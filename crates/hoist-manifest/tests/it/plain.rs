@@ -249,7 +249,8 @@ fn invalid_values_are_reported_and_dropped() {
         [
             "plain/bad-values.yaml:4:9 error registries[1].name".to_owned(),
             "plain/bad-values.yaml:5:9 error registries[2].name".to_owned(),
-            "plain/bad-values.yaml:7:9 error registries[4].name".to_owned(),
+            // Listed twice with identical fields: the promoter collapses them.
+            "plain/bad-values.yaml:7:9 warning registries[4].name".to_owned(),
             "plain/bad-values.yaml:9:20 error registries[5].service-account".to_owned(),
             "plain/bad-values.yaml:11:9 error images[0].name".to_owned(),
             "plain/bad-values.yaml:13:9 error images[1].name".to_owned(),
@@ -272,7 +273,8 @@ fn invalid_values_are_reported_and_dropped() {
     );
     assert_eq!(
         message_at(&loaded, 7, 9),
-        "registry listed twice in this manifest, first at line 6"
+        "registry listed twice with identical fields, first at line 6; the promoter uses it \
+         once (remove this entry)"
     );
     assert!(message_at(&loaded, 13, 9).starts_with("invalid image name: uppercase letters"));
     assert_eq!(

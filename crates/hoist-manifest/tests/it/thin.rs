@@ -61,7 +61,9 @@ fn trailing_slash_on_the_directory() {
     assert!(good.diagnostics.is_empty());
 }
 
-/// Every misplaced, misspelt or missing file is an error naming the file and what was expected.
+/// Every misplaced, misspelt or missing file is reported naming the file and what was expected:
+/// a stray file inside a project directory is a warning (the promoter ignores it), the rest are
+/// errors.
 #[test]
 fn misplaced_and_missing_files_are_errors() {
     let loaded = load_thin("bad");
@@ -71,16 +73,16 @@ fn misplaced_and_missing_files_are_errors() {
             // An images file without a manifest: the promoter never reads it.
             "thin/bad/images/delta/images.yaml:0:0 error",
             // Misspelt beside the real file (as k8s-staging-lws in the real data).
-            "thin/bad/images/epsilon/imaegs.yaml:0:0 error",
+            "thin/bad/images/epsilon/imaegs.yaml:0:0 warning",
             // A manifest without images.
             "thin/bad/images/gamma/images.yaml:0:0 error",
             // The manifest put in the images tree: misplaced, and theta has no images file.
             "thin/bad/images/theta/images.yaml:0:0 error",
-            "thin/bad/images/theta/promoter-manifest.yaml:0:0 error",
+            "thin/bad/images/theta/promoter-manifest.yaml:0:0 warning",
             // imagesPath naming another project's file.
             "thin/bad/manifests/epsilon/promoter-manifest.yaml:6:13 error imagesPath",
             // A directory inside a project directory.
-            "thin/bad/manifests/eta/extra:0:0 error",
+            "thin/bad/manifests/eta/extra:0:0 warning",
             // A YAML file at the top of manifests/.
             "thin/bad/manifests/notes.yaml:0:0 error",
             // A project directory with only documentation.
@@ -99,7 +101,13 @@ fn misplaced_and_missing_files_are_errors() {
     };
     assert_eq!(
         message_for("epsilon/imaegs.yaml"),
-        "unexpected file: images/epsilon/ holds only images.yaml (and documentation)"
+        "unexpected file \"imaegs.yaml\": images/epsilon/ holds only images.yaml (and \
+         documentation), and the promoter ignores everything else; did you mean images.yaml?"
+    );
+    assert_eq!(
+        message_for("theta/promoter-manifest.yaml"),
+        "unexpected file \"promoter-manifest.yaml\": images/theta/ holds only images.yaml (and \
+         documentation), and the promoter ignores everything else"
     );
     assert_eq!(
         message_for("notes.yaml"),

@@ -2,6 +2,7 @@
 //! directory), evaluating every rule kind, and the crate's promise to stay pure.
 
 mod evaluation;
+mod hostile;
 mod loading;
 mod purity;
 mod shipped;

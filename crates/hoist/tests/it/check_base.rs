@@ -205,3 +205,52 @@ fn a_bad_base_is_a_usage_error() {
     );
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn a_plain_manifest_is_compared_with_its_base_and_named_as_the_user_knows_it() {
+    let plain = |dmap: &[(char, &[&str])]| {
+        let mut text = promoter_manifest("gcr.io/k8s-staging-foo", DESTINATIONS);
+        text.push_str("images:\n");
+        for line in images("foo", dmap).lines() {
+            text.push_str(&format!("{line}\n"));
+        }
+        text
+    };
+    let repo = repository(|dir| {
+        write(
+            dir,
+            "plain/promoter-manifest.yaml",
+            &plain(&[('a', &["v1"]), ('b', &[])]),
+        );
+    });
+    write(
+        repo.path(),
+        "plain/promoter-manifest.yaml",
+        &plain(&[('a', &[]), ('b', &["v1"])]),
+    );
+    let output = hoist(
+        repo.path(),
+        &[
+            "check",
+            "--manifest",
+            "plain/promoter-manifest.yaml",
+            "--base",
+            "HEAD",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let report = json(&output);
+    let errors = report["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["kind"] == "tag-move" && e["file"] == "plain/promoter-manifest.yaml"),
+        "{errors:#?}"
+    );
+    // Both removals name the file as given, never a temporary copy.
+    for error in errors {
+        assert_eq!(error["file"], "plain/promoter-manifest.yaml", "{errors:#?}");
+    }
+}

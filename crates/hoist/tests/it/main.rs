@@ -5,6 +5,8 @@ mod check_corpus;
 mod check_plain;
 mod docs;
 mod example;
+mod hostile;
+mod isolation;
 mod mirrors;
 mod promote;
 mod snapshot;
