@@ -207,7 +207,7 @@ fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::R
         .count();
     writeln!(
         out,
-        "hoist audit: {} image(s) in {repositories} destination repositor{} and {} mirror(s){}",
+        "hoist audit: {} digest(s) in {repositories} destination repositor{} and {} mirror(s){}",
         report.images,
         if repositories == 1 { "y" } else { "ies" },
         report.mirrors.len(),
@@ -226,10 +226,10 @@ fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::R
         .max("backend".len());
     writeln!(
         out,
-        "\n{:<width$}  {:<8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>11} {:>9} {:>5}",
+        "\n{:<width$}  {:<8} {:>7} {:>6} {:>7} {:>10} {:>9} {:>11} {:>9} {:>5}",
         "backend",
         "kind",
-        "images",
+        "digests",
         "ok",
         "missing",
         "mismatched",
@@ -245,7 +245,7 @@ fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::R
         };
         writeln!(
             out,
-            "{backend:<width$}  {kind:<8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>11} {:>9} {:>5}",
+            "{backend:<width$}  {kind:<8} {:>7} {:>6} {:>7} {:>10} {:>9} {:>11} {:>9} {:>5}",
             counts.images,
             counts.ok,
             counts.missing,
@@ -311,14 +311,14 @@ fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::R
     if report.ok {
         writeln!(
             out,
-            "audit: ok: {} (image, backend) pair(s) checked in {:.2} s; nothing was written.",
+            "audit: ok: {} (digest, backend) pair(s) checked in {:.2} s; nothing was written.",
             report.rows.len(),
             report.seconds
         )
     } else {
         writeln!(
             out,
-            "audit: {} discrepanc{} in {} of {} (image, backend) pair(s){}; nothing was written.",
+            "audit: {} discrepanc{} in {} of {} (digest, backend) pair(s){}; nothing was written.",
             bad_discrepancies,
             if bad_discrepancies == 1 { "y" } else { "ies" },
             bad.len(),
@@ -326,7 +326,7 @@ fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::R
             if report.problems.is_empty() {
                 String::new()
             } else {
-                format!(", {} image(s) unreadable", report.problems.len())
+                format!(", {} digest(s) unreadable", report.problems.len())
             }
         )
     }

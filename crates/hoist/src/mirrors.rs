@@ -103,7 +103,7 @@ pub async fn run(
 pub fn print_text(out: &mut impl std::io::Write, report: &MirrorsReport) -> std::io::Result<()> {
     writeln!(
         out,
-        "\nmirrors: {} image(s), {} distinct blob(s) ({}) for each of {} mirror(s)",
+        "\nmirrors: {} digest(s), {} distinct blob(s) ({}) for each of {} mirror(s)",
         report.images,
         report.blobs,
         indicatif::HumanBytes(report.bytes),

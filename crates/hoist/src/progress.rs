@@ -1,4 +1,4 @@
-//! Progress of a promotion on stderr: indicatif bars (images, bytes) on a terminal, a plain line
+//! Progress of a promotion on stderr: indicatif bars (promotions, bytes) on a terminal, a plain line
 //! every few seconds otherwise (CI logs keep every line, so bars would only fill them with noise).
 
 use std::io::IsTerminal as _;
@@ -47,15 +47,15 @@ impl Reporter {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let images_bar = multi.add(ProgressBar::new(images));
             images_bar.set_style(
-                ProgressStyle::with_template("{prefix:>7} [{bar:30}] {pos}/{len} {elapsed}")
+                ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {elapsed}")
                     .expect("a valid template")
                     .progress_chars("=> "),
             );
-            images_bar.set_prefix("images");
+            images_bar.set_prefix("promotions");
             let bytes_bar = multi.add(ProgressBar::new(bytes));
             bytes_bar.set_style(
                 ProgressStyle::with_template(
-                    "{prefix:>7} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
@@ -82,11 +82,15 @@ impl Reporter {
         Arc::new(move |event: &ProgressEvent| {
             if let ProgressEvent::BytesCopied { bytes, .. } = event {
                 let done = counters.bytes_done.fetch_add(*bytes, Ordering::Relaxed) + bytes;
+                // Attached signatures and attestations, found while copying, and retries are not
+                // in the planned total: the total grows with them, so "done of total" never
+                // claims more than everything.
+                let total = counters
+                    .bytes_total
+                    .fetch_max(done, Ordering::Relaxed)
+                    .max(done);
                 if let Some(bar) = &bytes_bar {
-                    // Retries and blobs the plan did not count can overshoot the planned total.
-                    if done > bar.length().unwrap_or(0) {
-                        bar.set_length(done);
-                    }
+                    bar.set_length(total);
                     bar.set_position(done);
                 }
             }
@@ -117,7 +121,7 @@ impl Reporter {
 impl Counters {
     fn line(&self) -> String {
         format!(
-            "{}/{} images, {} of {} copied",
+            "{}/{} promotions, {} of {} copied",
             self.images_done.load(Ordering::Relaxed),
             self.images_total.load(Ordering::Relaxed),
             indicatif::HumanBytes(self.bytes_done.load(Ordering::Relaxed)),

@@ -422,8 +422,9 @@ fn print_plan(out: &mut impl std::io::Write, report: &PromoteReport<'_>) -> std:
 fn print_execution(out: &mut impl std::io::Write, execution: &Execution) -> std::io::Result<()> {
     writeln!(
         out,
-        "\ndone: {} image(s) promoted; {} manifest(s) pushed, {} blob(s) uploaded ({}), {} mounted, {} already there; {} tag(s) set; {} signature/attestation artifact(s)",
+        "\ndone: {} of {} promotion(s) (digest × destination repository); {} manifest(s) pushed, {} blob(s) uploaded ({}), {} mounted, {} already there; {} tag(s) set; {} signature/attestation artifact(s)",
         execution.completed,
+        execution.completed + execution.failures.len(),
         execution.manifests_pushed,
         execution.blobs_uploaded,
         indicatif::HumanBytes(execution.bytes_uploaded),
@@ -435,7 +436,7 @@ fn print_execution(out: &mut impl std::io::Write, execution: &Execution) -> std:
     if !execution.failures.is_empty() {
         writeln!(
             out,
-            "failed: {} image(s); nothing was tagged for them. Run again to finish:",
+            "failed: {} promotion(s) (digest × destination repository); nothing was tagged for them. Run again to finish:",
             execution.failures.len()
         )?;
         for failure in &execution.failures {

@@ -31,9 +31,16 @@ fn commands(dir: &Path) -> Vec<String> {
 /// The long flags `hoist COMMAND --help` shows.
 fn long_flags(dir: &Path, command: &str) -> Vec<String> {
     let help = stdout(&hoist(dir, &[command, "--help"]));
+    // Option lines start with the flag (`  -q, --quiet`, `      --since <REV>`); flags named in
+    // the prose of a help text are not options of this command.
     let mut flags: Vec<String> = help
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .filter(|word| word.starts_with("--") && word.len() > 2)
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .filter_map(|line| {
+            line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .find(|word| word.starts_with("--") && word.len() > 2)
+        })
         .map(str::to_owned)
         .collect();
     flags.sort();

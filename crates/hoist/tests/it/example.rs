@@ -170,15 +170,34 @@ fn the_main_job_promotes_the_example_for_real() {
         "a dry run writes nothing"
     );
 
-    let run = hoist(dir.path(), &[&args[..], &["--confirm", "--quiet"]].concat());
+    let run = hoist(dir.path(), &[&args[..], &["--confirm"]].concat());
     assert!(
         run.status.success(),
         "{}\n{}",
         stdout(&run),
         String::from_utf8_lossy(&run.stderr)
     );
+    // Not a terminal: plain progress lines, the last one at the end. The signature copied along
+    // is not in the plan's total, which grows with it rather than being overshot.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let last = stderr
+        .lines()
+        .rfind(|line| line.starts_with("hoist: progress: "))
+        .unwrap_or_else(|| panic!("a progress line: {stderr}"));
+    let (promotions, bytes) = last["hoist: progress: ".len()..]
+        .split_once(" promotions, ")
+        .unwrap_or_else(|| panic!("{last}"));
+    assert_eq!(promotions, "9/9", "{last}");
+    let (done, total) = bytes
+        .strip_suffix(" copied")
+        .and_then(|bytes| bytes.split_once(" of "))
+        .unwrap_or_else(|| panic!("{last}"));
     assert!(
-        stdout(&run).contains("done: 9 image(s) promoted"),
+        human_bytes(done) <= human_bytes(total) && human_bytes(done) > 0.0,
+        "{last}"
+    );
+    assert!(
+        stdout(&run).contains("done: 9 of 9 promotion(s) (digest × destination repository)"),
         "{}",
         stdout(&run)
     );
@@ -296,4 +315,17 @@ fn the_example_promotes_to_file_mirrors_and_audits_clean() {
     assert!(repair.status.success(), "{}", stdout(&repair));
     let clean = hoist(dir.path(), &[&["audit"], &args[..]].concat());
     assert!(clean.status.success(), "{}", stdout(&clean));
+}
+
+/// The number of bytes indicatif's `HumanBytes` printed (`52.22 KiB`).
+fn human_bytes(text: &str) -> f64 {
+    let (number, unit) = text.split_once(' ').unwrap_or((text, "B"));
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unit {other}"),
+    };
+    number.parse::<f64>().unwrap() * scale
 }

@@ -205,7 +205,7 @@ async fn first_promotion_copies_everything_and_a_rerun_only_reads() {
     let run = world.promote(&manifest, &["--confirm", "--quiet"], &[]);
     assert_eq!(code(&run), 0, "{}", explain(&run));
     assert!(
-        stdout(&run).contains("done: 4 image(s) promoted"),
+        stdout(&run).contains("done: 4 of 4 promotion(s) (digest × destination repository)"),
         "{}",
         explain(&run)
     );
