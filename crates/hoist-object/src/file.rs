@@ -7,9 +7,10 @@ use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError};
 use tokio::io::AsyncWriteExt;
 
+use crate::bucket::check_key;
 use crate::error::ObjectError;
 use crate::parts::PartReader;
-use crate::{BlobMirror, PutOutcome, blob_key};
+use crate::{BlobMirror, Bucket, PutOutcome, blob_key};
 
 /// Bytes read from the stream before writing them out.
 const WRITE_CHUNK: u64 = 1024 * 1024;
@@ -34,30 +35,25 @@ impl FileMirror {
     }
 }
 
-#[async_trait::async_trait]
-impl BlobMirror for FileMirror {
-    fn describe(&self) -> String {
-        format!("file:{}", self.root.display())
-    }
-
-    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
-        let path = self.blob_path(digest);
-        match tokio::fs::metadata(&path).await {
+impl FileMirror {
+    /// The size of the file at `path`, `None` when there is none.
+    async fn size_at(path: &Path) -> Result<Option<u64>, ObjectError> {
+        match tokio::fs::metadata(path).await {
             Ok(metadata) => Ok(Some(metadata.len())),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(ObjectError::io(path.display().to_string(), error)),
         }
     }
 
-    async fn put_blob(
-        &self,
+    /// Writes `stream` (exactly `size` bytes hashing to `digest`) to `path`, create-only.
+    async fn put_at(
+        path: &Path,
         digest: &Digest,
         size: u64,
         stream: ByteStream,
     ) -> Result<PutOutcome, ObjectError> {
-        let path = self.blob_path(digest);
         let subject = path.display().to_string();
-        if let Some(found) = self.blob_size(digest).await? {
+        if let Some(found) = Self::size_at(path).await? {
             return existing(&subject, size, found);
         }
         let directory = path.parent().unwrap_or(Path::new("."));
@@ -84,25 +80,84 @@ impl BlobMirror for FileMirror {
             .map_err(|error| ObjectError::io(&subject, error))?;
         drop(file);
         // A hard link fails when the target exists, unlike rename, which would replace it.
-        match std::fs::hard_link(temporary.path(), &path) {
+        match std::fs::hard_link(temporary.path(), path) {
             Ok(()) => Ok(PutOutcome::Written),
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                let found = self.blob_size(digest).await?.unwrap_or(0);
+                let found = Self::size_at(path).await?.unwrap_or(0);
                 existing(&subject, size, found)
             }
             Err(error) => Err(ObjectError::io(&subject, error)),
         }
     }
 
-    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
-        let path = self.blob_path(digest);
+    /// The bytes of the file at `path`, not verified.
+    async fn fetch_at(path: &Path) -> Result<ByteStream, ObjectError> {
         let subject = path.display().to_string();
-        let file = tokio::fs::File::open(&path)
+        let file = tokio::fs::File::open(path)
             .await
             .map_err(|error| ObjectError::io(&subject, error))?;
         let stream = file_chunks(file)
             .map(move |chunk| chunk.map_err(|error| StoreError::io(subject.clone(), error)));
         Ok(Box::pin(stream))
+    }
+
+    /// The file of the object at `key`, after checking that `key` stays below the root.
+    fn object_path(&self, key: &str) -> Result<PathBuf, ObjectError> {
+        check_key(key).map_err(|message| ObjectError::config(self.url_of(key), message))?;
+        Ok(self.root.join(key))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobMirror for FileMirror {
+    fn describe(&self) -> String {
+        format!("file:{}", self.root.display())
+    }
+
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
+        Self::size_at(&self.blob_path(digest)).await
+    }
+
+    async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        Self::put_at(&self.blob_path(digest), digest, size, stream).await
+    }
+
+    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
+        Self::fetch_at(&self.blob_path(digest)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Bucket for FileMirror {
+    fn describe(&self) -> String {
+        BlobMirror::describe(self)
+    }
+
+    fn url_of(&self, key: &str) -> String {
+        format!("file:{}", self.root.join(key).display())
+    }
+
+    async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
+        Self::size_at(&self.object_path(key)?).await
+    }
+
+    async fn put_object(
+        &self,
+        key: &str,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        Self::put_at(&self.object_path(key)?, digest, size, stream).await
+    }
+
+    async fn fetch_object(&self, key: &str) -> Result<ByteStream, ObjectError> {
+        Self::fetch_at(&self.object_path(key)?).await
     }
 }
 

@@ -20,13 +20,16 @@ use hoist_store::{ByteStream, StoreError, StoreErrorKind};
 use object_store::gcp::{GcpCredentialProvider, GoogleCloudStorageBuilder};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
+use crate::bucket::{checked_key, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
 use crate::file::existing;
 use crate::parts::PartReader;
-use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
+use crate::{BlobMirror, Bucket, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
 const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
+/// The variable Google's client libraries read to reach an emulator instead of GCS.
+const EMULATOR_VARIABLE: &str = "STORAGE_EMULATOR_HOST";
 /// Resumable upload chunks must be multiples of 256 KiB.
 const CHUNK_GRANULE: u64 = 256 * 1024;
 
@@ -53,14 +56,17 @@ struct ObjectResource {
 }
 
 impl GcsMirror {
-    /// A client for a `gs://` backend. With `endpoint:` set (an emulator) no credentials are used;
-    /// otherwise application default credentials (read now, exchanged for tokens on first use).
+    /// A client for a `gs://` backend. With `endpoint:` set, or else `STORAGE_EMULATOR_HOST` in
+    /// the environment (an emulator, as Google's own client libraries read it), no credentials
+    /// are used; otherwise application default credentials (read now, exchanged for tokens on
+    /// first use).
     pub fn open(backend: &Backend, options: &OpenOptions) -> Result<Self, ObjectError> {
         let BackendUrl::Gcs { bucket, prefix } = &backend.url else {
             return Err(ObjectError::config(&backend.name, "not a gs:// backend"));
         };
         let subject = || format!("{} ({})", backend.name, backend.url);
-        let credentials = match &backend.options.endpoint {
+        let endpoint = backend.options.endpoint.clone().or_else(emulator_host);
+        let credentials = match &endpoint {
             Some(_) => None,
             None => {
                 let store = GoogleCloudStorageBuilder::from_env()
@@ -80,11 +86,7 @@ impl GcsMirror {
         let part_size = options.uploads.part_size.div_ceil(CHUNK_GRANULE) * CHUNK_GRANULE;
         Ok(Self {
             http,
-            endpoint: backend
-                .options
-                .endpoint
-                .clone()
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
+            endpoint: endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
             bucket: bucket.clone(),
             prefix: prefix.clone(),
             credentials,
@@ -286,6 +288,25 @@ impl GcsMirror {
     }
 }
 
+/// The emulator named by `STORAGE_EMULATOR_HOST` (`127.0.0.1:4443` or `http://127.0.0.1:4443`),
+/// as a URL; `None` when unset or empty.
+fn emulator_host() -> Option<String> {
+    let host = std::env::var(EMULATOR_VARIABLE).ok()?;
+    let host = host.trim().trim_end_matches('/');
+    if host.is_empty() {
+        return None;
+    }
+    tracing::info!(
+        endpoint = host,
+        "GCS requests go to the emulator in {EMULATOR_VARIABLE}"
+    );
+    Some(if host.contains("://") {
+        host.to_owned()
+    } else {
+        format!("http://{host}")
+    })
+}
+
 /// Reads the object resource a completed upload returns and checks its size and, when the
 /// server reports one, its MD5 against the MD5 of the (verified) bytes sent: GCS's own record of
 /// what it stored.
@@ -334,21 +355,12 @@ fn compare_stored(
     }
 }
 
-#[async_trait::async_trait]
-impl BlobMirror for GcsMirror {
-    fn describe(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("gs://{}", self.bucket)
-        } else {
-            format!("gs://{}/{}", self.bucket, self.prefix)
-        }
-    }
-
-    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
-        let name = blob_key(&self.prefix, digest);
-        let subject = self.subject(&name);
+impl GcsMirror {
+    /// The size of the object `name` (its full name, prefix included), `None` when there is none.
+    async fn size_at(&self, name: &str) -> Result<Option<u64>, ObjectError> {
+        let subject = self.subject(name);
         let request = self
-            .request(Method::GET, self.url(false, Some(&name))?, &subject)
+            .request(Method::GET, self.url(false, Some(name))?, &subject)
             .await?;
         let response = match self.send(request, &subject).await {
             Ok(response) => response,
@@ -372,37 +384,38 @@ impl BlobMirror for GcsMirror {
         })
     }
 
-    async fn put_blob(
+    /// Stores `stream` (exactly `size` bytes hashing to `digest`) as `name`, create-only.
+    async fn put_at(
         &self,
+        name: &str,
         digest: &Digest,
         size: u64,
         stream: ByteStream,
     ) -> Result<PutOutcome, ObjectError> {
-        let name = blob_key(&self.prefix, digest);
-        let subject = self.subject(&name);
-        if let Some(found) = self.blob_size(digest).await? {
+        let subject = self.subject(name);
+        if let Some(found) = self.size_at(name).await? {
             return existing(&subject, size, found);
         }
         let reader = PartReader::new(stream, &subject, digest, size, self.uploads.part_size);
         let written = if size > self.uploads.multipart_threshold {
-            self.put_resumable(&name, size, reader).await
+            self.put_resumable(name, size, reader).await
         } else {
-            self.put_single(&name, size, reader).await
+            self.put_single(name, size, reader).await
         };
         match written {
             Ok(()) => Ok(PutOutcome::Written),
             Err(error) if error.kind() == ObjectErrorKind::AlreadyExists => {
-                let found = self.blob_size(digest).await?.unwrap_or(0);
+                let found = self.size_at(name).await?.unwrap_or(0);
                 existing(&subject, size, found)
             }
             Err(error) => Err(error),
         }
     }
 
-    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
-        let name = blob_key(&self.prefix, digest);
-        let subject = self.subject(&name);
-        let mut url = self.url(false, Some(&name))?;
+    /// The bytes of `name`, not verified.
+    async fn fetch_at(&self, name: &str) -> Result<ByteStream, ObjectError> {
+        let subject = self.subject(name);
+        let mut url = self.url(false, Some(name))?;
         url.query_pairs_mut().append_pair("alt", "media");
         let request = self.request(Method::GET, url, &subject).await?;
         let response = self.send(request, &subject).await?;
@@ -417,6 +430,67 @@ impl BlobMirror for GcsMirror {
             })
         });
         Ok(Box::pin(stream))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobMirror for GcsMirror {
+    fn describe(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("gs://{}", self.bucket)
+        } else {
+            format!("gs://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
+        self.size_at(&blob_key(&self.prefix, digest)).await
+    }
+
+    async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        self.put_at(&blob_key(&self.prefix, digest), digest, size, stream)
+            .await
+    }
+
+    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
+        self.fetch_at(&blob_key(&self.prefix, digest)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Bucket for GcsMirror {
+    fn describe(&self) -> String {
+        BlobMirror::describe(self)
+    }
+
+    fn url_of(&self, key: &str) -> String {
+        self.subject(&join_prefix(&self.prefix, key))
+    }
+
+    async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
+        let name = checked_key(&self.prefix, key, || self.url_of(key))?;
+        self.size_at(&name).await
+    }
+
+    async fn put_object(
+        &self,
+        key: &str,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        let name = checked_key(&self.prefix, key, || self.url_of(key))?;
+        self.put_at(&name, digest, size, stream).await
+    }
+
+    async fn fetch_object(&self, key: &str) -> Result<ByteStream, ObjectError> {
+        let name = checked_key(&self.prefix, key, || self.url_of(key))?;
+        self.fetch_at(&name).await
     }
 }
 

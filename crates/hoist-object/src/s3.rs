@@ -23,11 +23,12 @@ use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError, StoreErrorKind};
 use sha2::{Digest as _, Sha256};
 
+use crate::bucket::{checked_key, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
 use crate::file::existing;
 use crate::parts::PartReader;
-use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
+use crate::{BlobMirror, Bucket, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
 /// Static S3 credentials, for servers outside the AWS chain (tests). Never printed.
 #[derive(Clone)]
@@ -226,23 +227,14 @@ impl S3Mirror {
     }
 }
 
-#[async_trait::async_trait]
-impl BlobMirror for S3Mirror {
-    fn describe(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("s3://{}", self.bucket)
-        } else {
-            format!("s3://{}/{}", self.bucket, self.prefix)
-        }
-    }
-
-    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
-        let key = self.key(digest);
+impl S3Mirror {
+    /// The size of the object at `key` (a full key, prefix included), `None` when there is none.
+    async fn size_at(&self, key: &str) -> Result<Option<u64>, ObjectError> {
         let answer = self
             .client
             .head_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .send()
             .await;
         match answer {
@@ -252,7 +244,7 @@ impl BlobMirror for S3Mirror {
                     .unwrap_or(0),
             )),
             Err(error) => {
-                let error = sdk_error(&self.subject(&key), error);
+                let error = sdk_error(&self.subject(key), error);
                 if error.kind() == ObjectErrorKind::NotFound {
                     Ok(None)
                 } else {
@@ -262,42 +254,43 @@ impl BlobMirror for S3Mirror {
         }
     }
 
-    async fn put_blob(
+    /// Stores `stream` (exactly `size` bytes hashing to `digest`) at `key`, create-only.
+    async fn put_at(
         &self,
+        key: &str,
         digest: &Digest,
         size: u64,
         stream: ByteStream,
     ) -> Result<PutOutcome, ObjectError> {
-        let key = self.key(digest);
-        let subject = self.subject(&key);
-        if let Some(found) = self.blob_size(digest).await? {
+        let subject = self.subject(key);
+        if let Some(found) = self.size_at(key).await? {
             return existing(&subject, size, found);
         }
         let reader = PartReader::new(stream, &subject, digest, size, self.uploads.part_size);
         let written = if size > self.uploads.multipart_threshold {
-            self.put_multipart(&key, reader).await
+            self.put_multipart(key, reader).await
         } else {
-            self.put_single(&key, digest, reader).await
+            self.put_single(key, digest, reader).await
         };
         match written {
             Ok(()) => Ok(PutOutcome::Written),
             // Someone else created it between our HEAD and our write.
             Err(error) if error.kind() == ObjectErrorKind::AlreadyExists => {
-                let found = self.blob_size(digest).await?.unwrap_or(0);
+                let found = self.size_at(key).await?.unwrap_or(0);
                 existing(&subject, size, found)
             }
             Err(error) => Err(error),
         }
     }
 
-    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
-        let key = self.key(digest);
-        let subject = self.subject(&key);
+    /// The bytes at `key`, not verified.
+    async fn fetch_at(&self, key: &str) -> Result<ByteStream, ObjectError> {
+        let subject = self.subject(key);
         let object = self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .send()
             .await
             .map_err(|error| sdk_error(&subject, error))?;
@@ -317,6 +310,66 @@ impl BlobMirror for S3Mirror {
             }
         });
         Ok(Box::pin(stream))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobMirror for S3Mirror {
+    fn describe(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
+        self.size_at(&self.key(digest)).await
+    }
+
+    async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        self.put_at(&self.key(digest), digest, size, stream).await
+    }
+
+    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
+        self.fetch_at(&self.key(digest)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Bucket for S3Mirror {
+    fn describe(&self) -> String {
+        BlobMirror::describe(self)
+    }
+
+    fn url_of(&self, key: &str) -> String {
+        self.subject(&join_prefix(&self.prefix, key))
+    }
+
+    async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
+        let key = checked_key(&self.prefix, key, || self.url_of(key))?;
+        self.size_at(&key).await
+    }
+
+    async fn put_object(
+        &self,
+        key: &str,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        let key = checked_key(&self.prefix, key, || self.url_of(key))?;
+        self.put_at(&key, digest, size, stream).await
+    }
+
+    async fn fetch_object(&self, key: &str) -> Result<ByteStream, ObjectError> {
+        let key = checked_key(&self.prefix, key, || self.url_of(key))?;
+        self.fetch_at(&key).await
     }
 }
 
