@@ -435,13 +435,15 @@ async fn copy_file(steps: Vec<&FileStep>, buckets: &Buckets) -> Vec<Copied> {
                         ));
                     }
                     _ => {
-                        let reason = format!(
-                            "the source's bytes do not match the manifest's sha256 {}: {error}",
-                            step.sha256
-                        );
-                        tracing::warn!(src = %step.source, "{reason}");
+                        // The verifying stream says what it expected and what it got.
+                        let detail = error
+                            .message()
+                            .trim_start_matches("reading the blob failed: ");
                         copied.outcome = CopyOutcome::SourceMismatch;
-                        copied.reason = Some(reason.clone());
+                        copied.reason = Some(format!(
+                            "the source's bytes do not match the manifest's sha256; nothing \
+                             written: {detail}"
+                        ));
                         source_refused = Some(format!(
                             "not attempted: {} failed verification for another destination",
                             step.source

@@ -329,12 +329,12 @@ fn parse_v1(document: &str) -> Result<LocalRegistryHosting, V1Error> {
         if field != "help" {
             check_host(text).map_err(|message| (Some(value.line), field.to_owned(), message))?;
         }
-        let text = Some(text.to_owned());
+        let text = text.to_owned();
         match field {
-            "host" => hosting.host = text.unwrap_or_default(),
-            "hostFromClusterNetwork" => hosting.host_from_cluster_network = text,
-            "hostFromContainerRuntime" => hosting.host_from_container_runtime = text,
-            _ => hosting.help = text,
+            "host" => hosting.host = text,
+            "hostFromClusterNetwork" => hosting.host_from_cluster_network = Some(text),
+            "hostFromContainerRuntime" => hosting.host_from_container_runtime = Some(text),
+            _ => hosting.help = Some(text),
         }
     }
     if hosting.host.is_empty() {

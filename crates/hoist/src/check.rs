@@ -14,7 +14,7 @@ use crate::cli::{CheckArgs, OutputFormat};
 use crate::exit::Outcome;
 use crate::git::Repository;
 use crate::report::{self, Finding};
-use crate::{inputs, policies};
+use crate::{files, inputs, policies};
 
 /// Figures about what was read.
 #[derive(Debug, Default, serde::Serialize)]
@@ -65,9 +65,17 @@ struct CheckReport {
     changes: Option<Vec<ChangeSummary>>,
     errors: Vec<Finding>,
     warnings: Vec<Finding>,
+    /// With file-manifest flags: the file manifests' check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<files::FilesCheck>,
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
+    // File manifests alone are checked on their own (see files/check.rs).
+    let file_inputs = files::inputs(&args.files);
+    if !file_inputs.is_empty() && inputs::is_empty(&args.inputs) {
+        return files::print_check(args.output, &files::check(&file_inputs));
+    }
     let inputs = inputs::from_args(&args.inputs)?;
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let mut findings = Vec::new();
@@ -106,8 +114,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let (errors, warnings): (Vec<Finding>, Vec<Finding>) = findings
         .into_iter()
         .partition(|finding| finding.severity == Severity::Error);
+    let files_check = (!file_inputs.is_empty()).then(|| files::check(&file_inputs));
     let report = CheckReport {
-        ok: errors.is_empty(),
+        ok: errors.is_empty() && files_check.as_ref().is_none_or(|check| check.ok),
         base: args.base.clone(),
         date,
         policy_files: policy_set.files().to_vec(),
@@ -116,6 +125,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
         changes,
         errors,
         warnings,
+        files: files_check,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -124,7 +134,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => print_text(&mut out, &report)?,
+        OutputFormat::Text => {
+            print_text(&mut out, &report)?;
+            if let Some(files) = &report.files {
+                writeln!(out)?;
+                files::print_check_text(&mut out, files)?;
+            }
+        }
     }
     Ok(if report.ok {
         Outcome::Ok

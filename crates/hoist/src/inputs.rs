@@ -21,6 +21,12 @@ pub fn from_args(args: &ManifestArgs) -> anyhow::Result<Vec<Input>> {
     Ok(inputs)
 }
 
+/// Whether no image manifest is named (commands that also read file manifests then read only
+/// those).
+pub fn is_empty(args: &ManifestArgs) -> bool {
+    args.thin_manifest_dirs.is_empty() && args.manifests.is_empty()
+}
+
 /// The edges of the manifests, or the errors that prevent computing them (invalid manifests,
 /// conflicting promotions), sorted for output.
 pub fn load_edges(inputs: &[Input]) -> Result<hoist_plan::EdgeSet, Vec<crate::report::Finding>> {

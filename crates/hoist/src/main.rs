@@ -8,6 +8,7 @@ mod audit;
 mod check;
 mod cli;
 mod exit;
+mod files;
 mod git;
 mod inputs;
 mod mirror;
@@ -16,6 +17,7 @@ mod policies;
 mod progress;
 mod promote;
 mod registries;
+mod rehearse;
 mod report;
 mod snapshot;
 
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Mirror(args) => mirror::run(&args),
         cli::Command::Audit(args) => audit::run(&args),
         cli::Command::Snapshot(args) => snapshot::run(&args),
+        cli::Command::PromoteFiles(args) => files::promote(&args),
     };
     match outcome {
         Ok(outcome) => outcome.into(),

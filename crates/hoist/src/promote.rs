@@ -21,7 +21,7 @@ use crate::exit::Outcome;
 use crate::mirrors::{self, MirrorsReport};
 use crate::progress::Reporter;
 use crate::report::{self, Finding};
-use crate::{inputs, policies, registries};
+use crate::{inputs, policies, registries, rehearse};
 
 #[derive(Debug, serde::Serialize)]
 struct PromoteReport<'a> {
@@ -43,12 +43,21 @@ struct PromoteReport<'a> {
     /// With `--backends`: what the mirrors lack (dry run) or what was written to them.
     #[serde(skip_serializing_if = "Option::is_none")]
     mirrors: Option<MirrorsReport>,
+    /// With `--rehearse`: the local registry, and how the cluster pulls what was promoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rehearsal: Option<rehearse::RehearsalReport>,
 }
 
 pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
     let inputs = inputs::from_args(&args.inputs)?;
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let config = registries::config(&args.registries)?;
+    let mut config = registries::config(&args.registries)?;
+    // A rehearsal redirects the edges before anything else sees them (see rehearse.rs).
+    let rehearsal = rehearse::Rehearsal::from_args(&args.rehearsal)?;
+    let plain_http = match &rehearsal {
+        Some(rehearsal) => rehearsal.configure(&mut config)?,
+        None => false,
+    };
 
     let loaded = hoist_manifest::load(&inputs);
     let mut errors: Vec<Finding> = loaded
@@ -58,6 +67,10 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         .map(Finding::from_diagnostic)
         .collect();
     let edges = EdgeSet::compute(&loaded.manifests);
+    let edges = match &rehearsal {
+        Some(rehearsal) => rehearsal.redirect(&edges),
+        None => edges,
+    };
     for conflict in find_conflicts(&edges) {
         errors.push(Finding::error("conflict", conflict.to_string()).at(&conflict.second.1));
     }
@@ -83,6 +96,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         problems: &[],
         execution: None,
         mirrors: None,
+        rehearsal: None,
     };
     if !report.ok {
         report::sort(&mut report.errors);
@@ -102,6 +116,9 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         runtime.block_on(hoist_promote::plan(&edges, &stores, &policy_set, &options));
     let plan = &planned.plan;
     report.totals = plan.totals(&planned.blobs);
+    report.rehearsal = rehearsal
+        .as_ref()
+        .map(|rehearsal| rehearsal.report(&edges, plain_http));
     report.steps = plan.writes().collect();
     report.problems = &plan.problems;
 
@@ -202,6 +219,9 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
             if let Some(mirrors) = &report.mirrors {
                 mirrors::print_text(&mut out, mirrors)?;
             }
+            if let Some(rehearsal) = &report.rehearsal {
+                rehearse::print_text(&mut out, rehearsal)?;
+            }
         }
     }
     Ok(if report.ok {
@@ -248,6 +268,9 @@ fn print(format: OutputFormat, report: &PromoteReport<'_>) -> anyhow::Result<()>
                         out,
                         "\ndry run: nothing written. Run again with --confirm to execute this plan."
                     )?;
+                }
+                if let Some(rehearsal) = &report.rehearsal {
+                    rehearse::print_text(&mut out, rehearsal)?;
                 }
             } else {
                 writeln!(

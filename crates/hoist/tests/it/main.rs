@@ -4,6 +4,8 @@ mod check_base;
 mod check_corpus;
 mod check_plain;
 mod example;
+mod files;
 mod mirrors;
 mod promote;
+mod rehearse;
 mod support;
