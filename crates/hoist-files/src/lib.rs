@@ -30,6 +30,6 @@ pub use error::FilesError;
 pub use load::{FILESTORES_FILE, Loaded, load};
 pub use model::{FileEntry, FileInput, FileManifest, Filestore, object_url};
 pub use promote::{
-    Buckets, Copied, CopyOutcome, FileAction, FilePlan, FileStep, FileTotals, execute,
-    open_buckets, plan,
+    Buckets, Copied, CopyCallback, CopyOutcome, FileAction, FilePlan, FileStep, FileTotals,
+    execute, execute_with, file_uploads, open_buckets, plan,
 };

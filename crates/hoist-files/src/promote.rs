@@ -349,9 +349,22 @@ pub struct Copied {
     pub reason: Option<String>,
 }
 
+/// Called after each copy (made, found done, refused or failed), from any task.
+pub type CopyCallback<'a> = &'a (dyn Fn(&Copied) + Send + Sync);
+
 /// Executes the copy steps of `plan`, `concurrency` files at a time; the destinations of one
 /// file are written one after the other, so a source that fails verification is read once.
 pub async fn execute(plan: &FilePlan, buckets: &Buckets, concurrency: usize) -> Vec<Copied> {
+    execute_with(plan, buckets, concurrency, &|_| {}).await
+}
+
+/// [`execute`], calling `on_copied` after each copy (for progress).
+pub async fn execute_with(
+    plan: &FilePlan,
+    buckets: &Buckets,
+    concurrency: usize,
+    on_copied: CopyCallback<'_>,
+) -> Vec<Copied> {
     let mut by_source: BTreeMap<&str, Vec<&FileStep>> = BTreeMap::new();
     for step in plan
         .steps
@@ -361,7 +374,7 @@ pub async fn execute(plan: &FilePlan, buckets: &Buckets, concurrency: usize) -> 
         by_source.entry(&step.source).or_default().push(step);
     }
     let batches: Vec<Vec<Copied>> = futures::stream::iter(by_source.into_values())
-        .map(|steps| copy_file(steps, buckets))
+        .map(|steps| copy_file(steps, buckets, on_copied))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -370,7 +383,11 @@ pub async fn execute(plan: &FilePlan, buckets: &Buckets, concurrency: usize) -> 
     copied
 }
 
-async fn copy_file(steps: Vec<&FileStep>, buckets: &Buckets) -> Vec<Copied> {
+async fn copy_file(
+    steps: Vec<&FileStep>,
+    buckets: &Buckets,
+    on_copied: CopyCallback<'_>,
+) -> Vec<Copied> {
     let mut done = Vec::new();
     let mut source_refused: Option<String> = None;
     for step in steps {
@@ -384,6 +401,7 @@ async fn copy_file(steps: Vec<&FileStep>, buckets: &Buckets) -> Vec<Copied> {
         if let Some(reason) = &source_refused {
             copied.outcome = CopyOutcome::Skipped;
             copied.reason = Some(reason.clone());
+            on_copied(&copied);
             done.push(copied);
             continue;
         }
@@ -394,6 +412,7 @@ async fn copy_file(steps: Vec<&FileStep>, buckets: &Buckets) -> Vec<Copied> {
             (Ok(source), Ok(destination)) => (source, destination),
             (Err(error), _) | (_, Err(error)) => {
                 copied.reason = Some(error.to_string());
+                on_copied(&copied);
                 done.push(copied);
                 continue;
             }
@@ -453,9 +472,20 @@ async fn copy_file(steps: Vec<&FileStep>, buckets: &Buckets) -> Vec<Copied> {
             }
             Err(error) => copied.reason = Some(error.to_string()),
         }
+        on_copied(&copied);
         done.push(copied);
     }
     done
+}
+
+/// How files are uploaded: multipart (S3) or resumable (GCS) above 16 MiB, in 8 MiB parts. Release
+/// files are copied several at a time and each upload holds one part (or a whole small file) in
+/// memory, so parts smaller than the blob mirrors' keep a promotion's memory low.
+pub fn file_uploads() -> hoist_object::UploadSettings {
+    hoist_object::UploadSettings {
+        multipart_threshold: 16 * 1024 * 1024,
+        part_size: 8 * 1024 * 1024,
+    }
 }
 
 /// Opens the bucket of every filestore of `manifests` (no request is made).

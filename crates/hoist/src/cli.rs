@@ -308,6 +308,10 @@ pub struct PromoteFilesArgs {
     /// Report format (the plan, and with --confirm what was done).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+
+    /// No progress on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Snapshot output format.

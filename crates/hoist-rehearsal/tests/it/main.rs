@@ -2,6 +2,7 @@
 //! local-registry-hosting/`) and against edges of real manifest text.
 
 mod hosting;
+mod purity;
 mod redirect;
 
 use std::path::PathBuf;

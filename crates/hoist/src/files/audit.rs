@@ -73,7 +73,10 @@ pub fn audit(
     }
     let buckets = runtime.block_on(hoist_files::open_buckets(
         &loaded.manifests,
-        &OpenOptions::default(),
+        &OpenOptions {
+            uploads: hoist_files::file_uploads(),
+            ..OpenOptions::default()
+        },
     ))?;
     report.findings = runtime.block_on(hoist_files::audit(&loaded.manifests, &buckets, jobs));
     for finding in &report.findings {

@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use hoist_files::{Copied, CopyOutcome, FileAction, FilePlan, FileTotals};
 use hoist_object::OpenOptions;
@@ -10,6 +13,9 @@ use crate::cli::{OutputFormat, PromoteFilesArgs};
 use crate::exit::Outcome;
 use crate::registries;
 use crate::report::Finding;
+
+/// How often a progress line is printed while files are copied.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, serde::Serialize)]
 struct PromoteFilesReport<'a> {
@@ -59,7 +65,10 @@ pub fn promote(args: &PromoteFilesArgs) -> anyhow::Result<Outcome> {
     let jobs = args.jobs.max(1);
     let buckets = runtime.block_on(hoist_files::open_buckets(
         &loaded.manifests,
-        &OpenOptions::default(),
+        &OpenOptions {
+            uploads: hoist_files::file_uploads(),
+            ..OpenOptions::default()
+        },
     ))?;
     let plan: FilePlan = runtime.block_on(hoist_files::plan(&loaded.manifests, &buckets, jobs));
     report.totals = plan.totals();
@@ -77,7 +86,14 @@ pub fn promote(args: &PromoteFilesArgs) -> anyhow::Result<Outcome> {
     if args.output == OutputFormat::Text {
         print_plan(&mut std::io::stdout().lock(), &report)?;
     }
-    let copies = runtime.block_on(hoist_files::execute(&plan, &buckets, jobs));
+    let copies = runtime.block_on(async {
+        let progress = Progress::start(&plan, args.quiet);
+        let copies =
+            hoist_files::execute_with(&plan, &buckets, jobs, &|copied| progress.copied(copied))
+                .await;
+        progress.finish();
+        copies
+    });
     let refused = refused || copies.iter().any(|copy| copy.outcome.is_refusal());
     let failed = unreadable
         || copies
@@ -274,4 +290,68 @@ fn print_copies(
         )?;
     }
     Ok(())
+}
+
+/// Progress of the copies on stderr: a line every few seconds, and one at the end (files are
+/// counted when done, so a single large file shows as one step).
+struct Progress {
+    files: u64,
+    bytes: u64,
+    done: Arc<(AtomicU64, AtomicU64)>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    /// Must be called inside the runtime (the ticker is a task).
+    fn start(plan: &FilePlan, quiet: bool) -> Self {
+        let copies = plan
+            .steps
+            .iter()
+            .filter(|step| step.action == FileAction::Copy);
+        let (files, bytes) = copies.fold((0, 0), |(files, bytes), step| {
+            (files + 1, bytes + step.size.unwrap_or(0))
+        });
+        let done = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let ticker = (!quiet && files > 0).then(|| {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(PROGRESS_INTERVAL);
+                interval.tick().await;
+                loop {
+                    interval.tick().await;
+                    eprintln!("hoist: progress: {}", line(&done, files, bytes));
+                }
+            })
+        });
+        Self {
+            files,
+            bytes,
+            done,
+            ticker,
+        }
+    }
+
+    fn copied(&self, copied: &Copied) {
+        self.done.0.fetch_add(1, Ordering::Relaxed);
+        self.done.1.fetch_add(copied.bytes, Ordering::Relaxed);
+    }
+
+    fn finish(self) {
+        if let Some(ticker) = self.ticker {
+            ticker.abort();
+            eprintln!(
+                "hoist: progress: {}",
+                line(&self.done, self.files, self.bytes)
+            );
+        }
+    }
+}
+
+fn line(done: &(AtomicU64, AtomicU64), files: u64, bytes: u64) -> String {
+    format!(
+        "{}/{files} file copies, {} of {} written",
+        done.0.load(Ordering::Relaxed),
+        indicatif::HumanBytes(done.1.load(Ordering::Relaxed)),
+        indicatif::HumanBytes(bytes)
+    )
 }
