@@ -15,7 +15,9 @@ use hoist_store::{ByteStream, VerifyingStream};
 use sha2::{Digest as _, Sha256};
 
 use crate::catalogue::{Backend, BackendUrl};
-use crate::error::ObjectError;
+use crate::error::{ObjectError, ObjectErrorKind};
+use crate::file::existing;
+use crate::parts::PartReader;
 use crate::{FileMirror, GcsMirror, OpenOptions, PutOutcome, S3Mirror};
 
 /// A bucket (or directory) of objects under keys relative to its prefix.
@@ -56,22 +58,144 @@ pub trait Bucket: Send + Sync + Debug {
     async fn fetch_object(&self, key: &str) -> Result<ByteStream, ObjectError>;
 }
 
+/// What a backend gives to be a [`Bucket`]: where a (checked) key is stored, and the three
+/// operations on that place. The same operations serve its [`crate::BlobMirror`] side.
+#[async_trait::async_trait]
+pub(crate) trait Keyed: Send + Sync + Debug {
+    /// Where an object is stored: a full key (prefix included) or a file path.
+    type Place: Send + Sync;
+
+    /// `s3://bucket/prefix`, `gs://bucket`, `file:dir`.
+    fn base(&self) -> String;
+
+    /// The place of `key`, which [`check_key`] accepted.
+    fn place(&self, key: &str) -> Self::Place;
+
+    /// The URL of `key` (for messages, even when `key` is invalid).
+    fn url(&self, key: &str) -> String;
+
+    /// The size of the object at `place`, `None` when there is none.
+    async fn size_at(&self, place: &Self::Place) -> Result<Option<u64>, ObjectError>;
+
+    /// `place` as the subject of messages.
+    fn subject_of(&self, place: &Self::Place) -> String;
+
+    /// How many bytes the reader hands over at a time (one part).
+    fn part_size(&self) -> u64;
+
+    /// Writes a new object at `place` from `reader`, making it visible only after the reader
+    /// reported its verified end. An object created meanwhile by someone else is an
+    /// [`ObjectErrorKind::AlreadyExists`](crate::ObjectErrorKind::AlreadyExists) error.
+    async fn write_new(
+        &self,
+        place: &Self::Place,
+        digest: &Digest,
+        size: u64,
+        reader: PartReader,
+    ) -> Result<(), ObjectError>;
+
+    /// Stores `stream` (exactly `size` bytes hashing to `digest`) at `place`, create-only: an
+    /// object already there is a skip when its size is right, corruption otherwise.
+    async fn put_at(
+        &self,
+        place: &Self::Place,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        let subject = self.subject_of(place);
+        if let Some(found) = self.size_at(place).await? {
+            return existing(&subject, size, found);
+        }
+        let reader = PartReader::new(stream, &subject, digest, size, self.part_size());
+        match self.write_new(place, digest, size, reader).await {
+            Ok(()) => Ok(PutOutcome::Written),
+            // Someone else created it between our HEAD and our write.
+            Err(error) if error.kind() == ObjectErrorKind::AlreadyExists => {
+                let found = self.size_at(place).await?.unwrap_or(0);
+                existing(&subject, size, found)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The bytes at `place`, not verified.
+    async fn fetch_at(&self, place: &Self::Place) -> Result<ByteStream, ObjectError>;
+}
+
+/// The place of `key` after checking that it stays below the backend's prefix.
+fn checked<T: Keyed>(store: &T, key: &str) -> Result<T::Place, ObjectError> {
+    check_key(key).map_err(|message| ObjectError::config(store.url(key), message))?;
+    Ok(store.place(key))
+}
+
+#[async_trait::async_trait]
+impl<T: Keyed> Bucket for T {
+    fn describe(&self) -> String {
+        self.base()
+    }
+
+    fn url_of(&self, key: &str) -> String {
+        self.url(key)
+    }
+
+    async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
+        self.size_at(&checked(self, key)?).await
+    }
+
+    async fn put_object(
+        &self,
+        key: &str,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        self.put_at(&checked(self, key)?, digest, size, stream)
+            .await
+    }
+
+    async fn fetch_object(&self, key: &str) -> Result<ByteStream, ObjectError> {
+        self.fetch_at(&checked(self, key)?).await
+    }
+}
+
 /// Opens a backend as a [`Bucket`]. Makes no request.
 pub async fn open_bucket(
     backend: &Backend,
     options: &OpenOptions,
 ) -> Result<Arc<dyn Bucket>, ObjectError> {
-    if options.uploads.part_size == 0 || options.uploads.multipart_threshold == 0 {
-        return Err(ObjectError::config(
-            &backend.name,
-            "the part size and multipart threshold must be positive",
-        ));
-    }
-    Ok(match &backend.url {
-        BackendUrl::S3 { .. } => Arc::new(S3Mirror::open(backend, options).await?),
-        BackendUrl::Gcs { .. } => Arc::new(GcsMirror::open(backend, options)?),
-        BackendUrl::File { path } => Arc::new(FileMirror::new(path)),
+    Ok(match Opened::open(backend, options).await? {
+        Opened::S3(store) => Arc::new(store),
+        Opened::Gcs(store) => Arc::new(store),
+        Opened::File(store) => Arc::new(store),
     })
+}
+
+/// A backend's client, before it is seen as a [`Bucket`] or a [`crate::BlobMirror`].
+pub(crate) enum Opened {
+    S3(S3Mirror),
+    Gcs(GcsMirror),
+    File(FileMirror),
+}
+
+impl Opened {
+    /// Opens `backend` with `options`. Makes no request.
+    pub(crate) async fn open(
+        backend: &Backend,
+        options: &OpenOptions,
+    ) -> Result<Self, ObjectError> {
+        if options.uploads.part_size == 0 || options.uploads.multipart_threshold == 0 {
+            return Err(ObjectError::config(
+                &backend.name,
+                "the part size and multipart threshold must be positive",
+            ));
+        }
+        Ok(match &backend.url {
+            BackendUrl::S3 { .. } => Self::S3(S3Mirror::open(backend, options).await?),
+            BackendUrl::Gcs { .. } => Self::Gcs(GcsMirror::open(backend, options)?),
+            BackendUrl::File { path } => Self::File(FileMirror::new(path)),
+        })
+    }
 }
 
 /// Copies the object at `source_key` of `source` to `destination_key` of `destination`,
@@ -99,14 +223,21 @@ pub async fn copy_object(
 /// Reads the object at `key` to its end and returns its size and sha256 (streamed: memory does
 /// not grow with the object).
 pub async fn hash_object(bucket: &dyn Bucket, key: &str) -> Result<(u64, Digest), ObjectError> {
-    let subject = bucket.url_of(key);
-    let mut stream = bucket.fetch_object(key).await?;
+    let stream = bucket.fetch_object(key).await?;
+    hash_stream(stream, &bucket.url_of(key)).await
+}
+
+/// Reads `stream` to its end: its size and sha256. `subject` names it in errors.
+pub(crate) async fn hash_stream(
+    mut stream: ByteStream,
+    subject: &str,
+) -> Result<(u64, Digest), ObjectError> {
     let mut hasher = Sha256::new();
     let mut read = 0u64;
     while let Some(chunk) = stream
         .try_next()
         .await
-        .map_err(|error| ObjectError::from_stream(&subject, error))?
+        .map_err(|error| ObjectError::from_stream(subject, error))?
     {
         read += chunk.len() as u64;
         hasher.update(&chunk);
@@ -121,17 +252,6 @@ pub(crate) fn join_prefix(prefix: &str, key: &str) -> String {
     } else {
         format!("{prefix}/{key}")
     }
-}
-
-/// The full key of `key` below `prefix`, after checking that `key` is a relative path that
-/// stays below it; `url` names the object in the error.
-pub(crate) fn checked_key(
-    prefix: &str,
-    key: &str,
-    url: impl FnOnce() -> String,
-) -> Result<String, ObjectError> {
-    check_key(key).map_err(|message| ObjectError::config(url(), message))?;
-    Ok(join_prefix(prefix, key))
 }
 
 /// Why `key` is not a relative object path below a prefix (empty, absolute, with an empty, `.` or

@@ -7,10 +7,10 @@ use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError};
 use tokio::io::AsyncWriteExt;
 
-use crate::bucket::check_key;
+use crate::bucket::Keyed;
 use crate::error::ObjectError;
 use crate::parts::PartReader;
-use crate::{BlobMirror, Bucket, PutOutcome, blob_key};
+use crate::{BlobMirror, PutOutcome, blob_key};
 
 /// Bytes read from the stream before writing them out.
 const WRITE_CHUNK: u64 = 1024 * 1024;
@@ -35,9 +35,24 @@ impl FileMirror {
     }
 }
 
-impl FileMirror {
-    /// The size of the file at `path`, `None` when there is none.
-    async fn size_at(path: &Path) -> Result<Option<u64>, ObjectError> {
+/// Places are file paths below the root.
+#[async_trait::async_trait]
+impl Keyed for FileMirror {
+    type Place = PathBuf;
+
+    fn base(&self) -> String {
+        BlobMirror::describe(self)
+    }
+
+    fn place(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("file:{}", self.root.join(key).display())
+    }
+
+    async fn size_at(&self, path: &PathBuf) -> Result<Option<u64>, ObjectError> {
         match tokio::fs::metadata(path).await {
             Ok(metadata) => Ok(Some(metadata.len())),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -45,17 +60,22 @@ impl FileMirror {
         }
     }
 
-    /// Writes `stream` (exactly `size` bytes hashing to `digest`) to `path`, create-only.
-    async fn put_at(
-        path: &Path,
-        digest: &Digest,
-        size: u64,
-        stream: ByteStream,
-    ) -> Result<PutOutcome, ObjectError> {
-        let subject = path.display().to_string();
-        if let Some(found) = Self::size_at(path).await? {
-            return existing(&subject, size, found);
-        }
+    fn subject_of(&self, path: &PathBuf) -> String {
+        path.display().to_string()
+    }
+
+    fn part_size(&self) -> u64 {
+        WRITE_CHUNK
+    }
+
+    async fn write_new(
+        &self,
+        path: &PathBuf,
+        _digest: &Digest,
+        _size: u64,
+        mut reader: PartReader,
+    ) -> Result<(), ObjectError> {
+        let subject = self.subject_of(path);
         let directory = path.parent().unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(directory)
             .await
@@ -69,7 +89,6 @@ impl FileMirror {
             .reopen()
             .map_err(|error| ObjectError::io(temporary.path().display().to_string(), error))?;
         let mut file = tokio::fs::File::from_std(file);
-        let mut reader = PartReader::new(stream, &subject, digest, size, WRITE_CHUNK);
         while let Some(chunk) = reader.next_part().await? {
             file.write_all(&chunk)
                 .await
@@ -79,19 +98,12 @@ impl FileMirror {
             .await
             .map_err(|error| ObjectError::io(&subject, error))?;
         drop(file);
-        // A hard link fails when the target exists, unlike rename, which would replace it.
-        match std::fs::hard_link(temporary.path(), path) {
-            Ok(()) => Ok(PutOutcome::Written),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                let found = Self::size_at(path).await?.unwrap_or(0);
-                existing(&subject, size, found)
-            }
-            Err(error) => Err(ObjectError::io(&subject, error)),
-        }
+        // A hard link fails when the target exists (AlreadyExists), unlike rename, which would
+        // replace it.
+        std::fs::hard_link(temporary.path(), path).map_err(|error| ObjectError::io(&subject, error))
     }
 
-    /// The bytes of the file at `path`, not verified.
-    async fn fetch_at(path: &Path) -> Result<ByteStream, ObjectError> {
+    async fn fetch_at(&self, path: &PathBuf) -> Result<ByteStream, ObjectError> {
         let subject = path.display().to_string();
         let file = tokio::fs::File::open(path)
             .await
@@ -99,12 +111,6 @@ impl FileMirror {
         let stream = file_chunks(file)
             .map(move |chunk| chunk.map_err(|error| StoreError::io(subject.clone(), error)));
         Ok(Box::pin(stream))
-    }
-
-    /// The file of the object at `key`, after checking that `key` stays below the root.
-    fn object_path(&self, key: &str) -> Result<PathBuf, ObjectError> {
-        check_key(key).map_err(|message| ObjectError::config(self.url_of(key), message))?;
-        Ok(self.root.join(key))
     }
 }
 
@@ -115,7 +121,7 @@ impl BlobMirror for FileMirror {
     }
 
     async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
-        Self::size_at(&self.blob_path(digest)).await
+        self.size_at(&self.blob_path(digest)).await
     }
 
     async fn put_blob(
@@ -124,40 +130,12 @@ impl BlobMirror for FileMirror {
         size: u64,
         stream: ByteStream,
     ) -> Result<PutOutcome, ObjectError> {
-        Self::put_at(&self.blob_path(digest), digest, size, stream).await
+        self.put_at(&self.blob_path(digest), digest, size, stream)
+            .await
     }
 
     async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
-        Self::fetch_at(&self.blob_path(digest)).await
-    }
-}
-
-#[async_trait::async_trait]
-impl Bucket for FileMirror {
-    fn describe(&self) -> String {
-        BlobMirror::describe(self)
-    }
-
-    fn url_of(&self, key: &str) -> String {
-        format!("file:{}", self.root.join(key).display())
-    }
-
-    async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
-        Self::size_at(&self.object_path(key)?).await
-    }
-
-    async fn put_object(
-        &self,
-        key: &str,
-        digest: &Digest,
-        size: u64,
-        stream: ByteStream,
-    ) -> Result<PutOutcome, ObjectError> {
-        Self::put_at(&self.object_path(key)?, digest, size, stream).await
-    }
-
-    async fn fetch_object(&self, key: &str) -> Result<ByteStream, ObjectError> {
-        Self::fetch_at(&self.object_path(key)?).await
+        self.fetch_at(&self.blob_path(digest)).await
     }
 }
 

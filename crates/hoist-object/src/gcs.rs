@@ -20,12 +20,11 @@ use hoist_store::{ByteStream, StoreError, StoreErrorKind};
 use object_store::gcp::{GcpCredentialProvider, GoogleCloudStorageBuilder};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
-use crate::bucket::{checked_key, join_prefix};
+use crate::bucket::{Keyed, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
-use crate::file::existing;
 use crate::parts::PartReader;
-use crate::{BlobMirror, Bucket, OpenOptions, PutOutcome, UploadSettings, blob_key};
+use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
 const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
 /// The variable Google's client libraries read to reach an emulator instead of GCS.
@@ -355,9 +354,24 @@ fn compare_stored(
     }
 }
 
-impl GcsMirror {
-    /// The size of the object `name` (its full name, prefix included), `None` when there is none.
-    async fn size_at(&self, name: &str) -> Result<Option<u64>, ObjectError> {
+/// Places are full object names, prefix included.
+#[async_trait::async_trait]
+impl Keyed for GcsMirror {
+    type Place = String;
+
+    fn base(&self) -> String {
+        BlobMirror::describe(self)
+    }
+
+    fn place(&self, key: &str) -> String {
+        join_prefix(&self.prefix, key)
+    }
+
+    fn url(&self, key: &str) -> String {
+        self.subject(&self.place(key))
+    }
+
+    async fn size_at(&self, name: &String) -> Result<Option<u64>, ObjectError> {
         let subject = self.subject(name);
         let request = self
             .request(Method::GET, self.url(false, Some(name))?, &subject)
@@ -384,36 +398,29 @@ impl GcsMirror {
         })
     }
 
-    /// Stores `stream` (exactly `size` bytes hashing to `digest`) as `name`, create-only.
-    async fn put_at(
+    fn subject_of(&self, name: &String) -> String {
+        self.subject(name)
+    }
+
+    fn part_size(&self) -> u64 {
+        self.uploads.part_size
+    }
+
+    async fn write_new(
         &self,
-        name: &str,
-        digest: &Digest,
+        name: &String,
+        _digest: &Digest,
         size: u64,
-        stream: ByteStream,
-    ) -> Result<PutOutcome, ObjectError> {
-        let subject = self.subject(name);
-        if let Some(found) = self.size_at(name).await? {
-            return existing(&subject, size, found);
-        }
-        let reader = PartReader::new(stream, &subject, digest, size, self.uploads.part_size);
-        let written = if size > self.uploads.multipart_threshold {
+        reader: PartReader,
+    ) -> Result<(), ObjectError> {
+        if size > self.uploads.multipart_threshold {
             self.put_resumable(name, size, reader).await
         } else {
             self.put_single(name, size, reader).await
-        };
-        match written {
-            Ok(()) => Ok(PutOutcome::Written),
-            Err(error) if error.kind() == ObjectErrorKind::AlreadyExists => {
-                let found = self.size_at(name).await?.unwrap_or(0);
-                existing(&subject, size, found)
-            }
-            Err(error) => Err(error),
         }
     }
 
-    /// The bytes of `name`, not verified.
-    async fn fetch_at(&self, name: &str) -> Result<ByteStream, ObjectError> {
+    async fn fetch_at(&self, name: &String) -> Result<ByteStream, ObjectError> {
         let subject = self.subject(name);
         let mut url = self.url(false, Some(name))?;
         url.query_pairs_mut().append_pair("alt", "media");
@@ -459,38 +466,6 @@ impl BlobMirror for GcsMirror {
 
     async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
         self.fetch_at(&blob_key(&self.prefix, digest)).await
-    }
-}
-
-#[async_trait::async_trait]
-impl Bucket for GcsMirror {
-    fn describe(&self) -> String {
-        BlobMirror::describe(self)
-    }
-
-    fn url_of(&self, key: &str) -> String {
-        self.subject(&join_prefix(&self.prefix, key))
-    }
-
-    async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
-        let name = checked_key(&self.prefix, key, || self.url_of(key))?;
-        self.size_at(&name).await
-    }
-
-    async fn put_object(
-        &self,
-        key: &str,
-        digest: &Digest,
-        size: u64,
-        stream: ByteStream,
-    ) -> Result<PutOutcome, ObjectError> {
-        let name = checked_key(&self.prefix, key, || self.url_of(key))?;
-        self.put_at(&name, digest, size, stream).await
-    }
-
-    async fn fetch_object(&self, key: &str) -> Result<ByteStream, ObjectError> {
-        let name = checked_key(&self.prefix, key, || self.url_of(key))?;
-        self.fetch_at(&name).await
     }
 }
 

@@ -126,16 +126,10 @@ pub async fn open_with(
     backend: &Backend,
     options: &OpenOptions,
 ) -> Result<Arc<dyn BlobMirror>, ObjectError> {
-    if options.uploads.part_size == 0 || options.uploads.multipart_threshold == 0 {
-        return Err(ObjectError::config(
-            &backend.name,
-            "the part size and multipart threshold must be positive",
-        ));
-    }
-    Ok(match &backend.url {
-        BackendUrl::S3 { .. } => Arc::new(S3Mirror::open(backend, options).await?),
-        BackendUrl::Gcs { .. } => Arc::new(GcsMirror::open(backend, options)?),
-        BackendUrl::File { path } => Arc::new(FileMirror::new(path)),
+    Ok(match bucket::Opened::open(backend, options).await? {
+        bucket::Opened::S3(store) => Arc::new(store),
+        bucket::Opened::Gcs(store) => Arc::new(store),
+        bucket::Opened::File(store) => Arc::new(store),
     })
 }
 

@@ -23,12 +23,11 @@ use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError, StoreErrorKind};
 use sha2::{Digest as _, Sha256};
 
-use crate::bucket::{checked_key, join_prefix};
+use crate::bucket::{Keyed, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
-use crate::file::existing;
 use crate::parts::PartReader;
-use crate::{BlobMirror, Bucket, OpenOptions, PutOutcome, UploadSettings, blob_key};
+use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
 /// Static S3 credentials, for servers outside the AWS chain (tests). Never printed.
 #[derive(Clone)]
@@ -227,9 +226,24 @@ impl S3Mirror {
     }
 }
 
-impl S3Mirror {
-    /// The size of the object at `key` (a full key, prefix included), `None` when there is none.
-    async fn size_at(&self, key: &str) -> Result<Option<u64>, ObjectError> {
+/// Places are full keys, prefix included.
+#[async_trait::async_trait]
+impl Keyed for S3Mirror {
+    type Place = String;
+
+    fn base(&self) -> String {
+        BlobMirror::describe(self)
+    }
+
+    fn place(&self, key: &str) -> String {
+        join_prefix(&self.prefix, key)
+    }
+
+    fn url(&self, key: &str) -> String {
+        self.subject(&self.place(key))
+    }
+
+    async fn size_at(&self, key: &String) -> Result<Option<u64>, ObjectError> {
         let answer = self
             .client
             .head_object()
@@ -254,37 +268,29 @@ impl S3Mirror {
         }
     }
 
-    /// Stores `stream` (exactly `size` bytes hashing to `digest`) at `key`, create-only.
-    async fn put_at(
+    fn subject_of(&self, key: &String) -> String {
+        self.subject(key)
+    }
+
+    fn part_size(&self) -> u64 {
+        self.uploads.part_size
+    }
+
+    async fn write_new(
         &self,
-        key: &str,
+        key: &String,
         digest: &Digest,
         size: u64,
-        stream: ByteStream,
-    ) -> Result<PutOutcome, ObjectError> {
-        let subject = self.subject(key);
-        if let Some(found) = self.size_at(key).await? {
-            return existing(&subject, size, found);
-        }
-        let reader = PartReader::new(stream, &subject, digest, size, self.uploads.part_size);
-        let written = if size > self.uploads.multipart_threshold {
+        reader: PartReader,
+    ) -> Result<(), ObjectError> {
+        if size > self.uploads.multipart_threshold {
             self.put_multipart(key, reader).await
         } else {
             self.put_single(key, digest, reader).await
-        };
-        match written {
-            Ok(()) => Ok(PutOutcome::Written),
-            // Someone else created it between our HEAD and our write.
-            Err(error) if error.kind() == ObjectErrorKind::AlreadyExists => {
-                let found = self.size_at(key).await?.unwrap_or(0);
-                existing(&subject, size, found)
-            }
-            Err(error) => Err(error),
         }
     }
 
-    /// The bytes at `key`, not verified.
-    async fn fetch_at(&self, key: &str) -> Result<ByteStream, ObjectError> {
+    async fn fetch_at(&self, key: &String) -> Result<ByteStream, ObjectError> {
         let subject = self.subject(key);
         let object = self
             .client
@@ -338,38 +344,6 @@ impl BlobMirror for S3Mirror {
 
     async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
         self.fetch_at(&self.key(digest)).await
-    }
-}
-
-#[async_trait::async_trait]
-impl Bucket for S3Mirror {
-    fn describe(&self) -> String {
-        BlobMirror::describe(self)
-    }
-
-    fn url_of(&self, key: &str) -> String {
-        self.subject(&join_prefix(&self.prefix, key))
-    }
-
-    async fn object_size(&self, key: &str) -> Result<Option<u64>, ObjectError> {
-        let key = checked_key(&self.prefix, key, || self.url_of(key))?;
-        self.size_at(&key).await
-    }
-
-    async fn put_object(
-        &self,
-        key: &str,
-        digest: &Digest,
-        size: u64,
-        stream: ByteStream,
-    ) -> Result<PutOutcome, ObjectError> {
-        let key = checked_key(&self.prefix, key, || self.url_of(key))?;
-        self.put_at(&key, digest, size, stream).await
-    }
-
-    async fn fetch_object(&self, key: &str) -> Result<ByteStream, ObjectError> {
-        let key = checked_key(&self.prefix, key, || self.url_of(key))?;
-        self.fetch_at(&key).await
     }
 }
 
