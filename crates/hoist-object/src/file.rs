@@ -7,6 +7,7 @@ use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError};
 use tokio::io::AsyncWriteExt;
 
+use crate::bucket::Keyed;
 use crate::error::ObjectError;
 use crate::parts::PartReader;
 use crate::{BlobMirror, PutOutcome, blob_key};
@@ -34,32 +35,47 @@ impl FileMirror {
     }
 }
 
+/// Places are file paths below the root.
 #[async_trait::async_trait]
-impl BlobMirror for FileMirror {
-    fn describe(&self) -> String {
-        format!("file:{}", self.root.display())
+impl Keyed for FileMirror {
+    type Place = PathBuf;
+
+    fn base(&self) -> String {
+        BlobMirror::describe(self)
     }
 
-    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
-        let path = self.blob_path(digest);
-        match tokio::fs::metadata(&path).await {
+    fn place(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("file:{}", self.root.join(key).display())
+    }
+
+    async fn size_at(&self, path: &PathBuf) -> Result<Option<u64>, ObjectError> {
+        match tokio::fs::metadata(path).await {
             Ok(metadata) => Ok(Some(metadata.len())),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(ObjectError::io(path.display().to_string(), error)),
         }
     }
 
-    async fn put_blob(
+    fn subject_of(&self, path: &PathBuf) -> String {
+        path.display().to_string()
+    }
+
+    fn part_size(&self) -> u64 {
+        WRITE_CHUNK
+    }
+
+    async fn write_new(
         &self,
-        digest: &Digest,
-        size: u64,
-        stream: ByteStream,
-    ) -> Result<PutOutcome, ObjectError> {
-        let path = self.blob_path(digest);
-        let subject = path.display().to_string();
-        if let Some(found) = self.blob_size(digest).await? {
-            return existing(&subject, size, found);
-        }
+        path: &PathBuf,
+        _digest: &Digest,
+        _size: u64,
+        mut reader: PartReader,
+    ) -> Result<(), ObjectError> {
+        let subject = self.subject_of(path);
         let directory = path.parent().unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(directory)
             .await
@@ -73,7 +89,6 @@ impl BlobMirror for FileMirror {
             .reopen()
             .map_err(|error| ObjectError::io(temporary.path().display().to_string(), error))?;
         let mut file = tokio::fs::File::from_std(file);
-        let mut reader = PartReader::new(stream, &subject, digest, size, WRITE_CHUNK);
         while let Some(chunk) = reader.next_part().await? {
             file.write_all(&chunk)
                 .await
@@ -83,26 +98,44 @@ impl BlobMirror for FileMirror {
             .await
             .map_err(|error| ObjectError::io(&subject, error))?;
         drop(file);
-        // A hard link fails when the target exists, unlike rename, which would replace it.
-        match std::fs::hard_link(temporary.path(), &path) {
-            Ok(()) => Ok(PutOutcome::Written),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                let found = self.blob_size(digest).await?.unwrap_or(0);
-                existing(&subject, size, found)
-            }
-            Err(error) => Err(ObjectError::io(&subject, error)),
-        }
+        // A hard link fails when the target exists (AlreadyExists), unlike rename, which would
+        // replace it.
+        std::fs::hard_link(temporary.path(), path).map_err(|error| ObjectError::io(&subject, error))
     }
 
-    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
-        let path = self.blob_path(digest);
+    async fn fetch_at(&self, path: &PathBuf) -> Result<ByteStream, ObjectError> {
         let subject = path.display().to_string();
-        let file = tokio::fs::File::open(&path)
+        let file = tokio::fs::File::open(path)
             .await
             .map_err(|error| ObjectError::io(&subject, error))?;
         let stream = file_chunks(file)
             .map(move |chunk| chunk.map_err(|error| StoreError::io(subject.clone(), error)));
         Ok(Box::pin(stream))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobMirror for FileMirror {
+    fn describe(&self) -> String {
+        format!("file:{}", self.root.display())
+    }
+
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
+        self.size_at(&self.blob_path(digest)).await
+    }
+
+    async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        self.put_at(&self.blob_path(digest), digest, size, stream)
+            .await
+    }
+
+    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
+        self.fetch_at(&self.blob_path(digest)).await
     }
 }
 

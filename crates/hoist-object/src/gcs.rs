@@ -20,13 +20,15 @@ use hoist_store::{ByteStream, StoreError, StoreErrorKind};
 use object_store::gcp::{GcpCredentialProvider, GoogleCloudStorageBuilder};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
+use crate::bucket::{Keyed, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
-use crate::file::existing;
 use crate::parts::PartReader;
 use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
 const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
+/// The variable Google's client libraries read to reach an emulator instead of GCS.
+const EMULATOR_VARIABLE: &str = "STORAGE_EMULATOR_HOST";
 /// Resumable upload chunks must be multiples of 256 KiB.
 const CHUNK_GRANULE: u64 = 256 * 1024;
 
@@ -53,14 +55,17 @@ struct ObjectResource {
 }
 
 impl GcsMirror {
-    /// A client for a `gs://` backend. With `endpoint:` set (an emulator) no credentials are used;
-    /// otherwise application default credentials (read now, exchanged for tokens on first use).
+    /// A client for a `gs://` backend. With `endpoint:` set, or else `STORAGE_EMULATOR_HOST` in
+    /// the environment (an emulator, as Google's own client libraries read it), no credentials
+    /// are used; otherwise application default credentials (read now, exchanged for tokens on
+    /// first use).
     pub fn open(backend: &Backend, options: &OpenOptions) -> Result<Self, ObjectError> {
         let BackendUrl::Gcs { bucket, prefix } = &backend.url else {
             return Err(ObjectError::config(&backend.name, "not a gs:// backend"));
         };
         let subject = || format!("{} ({})", backend.name, backend.url);
-        let credentials = match &backend.options.endpoint {
+        let endpoint = backend.options.endpoint.clone().or_else(emulator_host);
+        let credentials = match &endpoint {
             Some(_) => None,
             None => {
                 let store = GoogleCloudStorageBuilder::from_env()
@@ -80,11 +85,7 @@ impl GcsMirror {
         let part_size = options.uploads.part_size.div_ceil(CHUNK_GRANULE) * CHUNK_GRANULE;
         Ok(Self {
             http,
-            endpoint: backend
-                .options
-                .endpoint
-                .clone()
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
+            endpoint: endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
             bucket: bucket.clone(),
             prefix: prefix.clone(),
             credentials,
@@ -286,6 +287,25 @@ impl GcsMirror {
     }
 }
 
+/// The emulator named by `STORAGE_EMULATOR_HOST` (`127.0.0.1:4443` or `http://127.0.0.1:4443`),
+/// as a URL; `None` when unset or empty.
+fn emulator_host() -> Option<String> {
+    let host = std::env::var(EMULATOR_VARIABLE).ok()?;
+    let host = host.trim().trim_end_matches('/');
+    if host.is_empty() {
+        return None;
+    }
+    tracing::info!(
+        endpoint = host,
+        "GCS requests go to the emulator in {EMULATOR_VARIABLE}"
+    );
+    Some(if host.contains("://") {
+        host.to_owned()
+    } else {
+        format!("http://{host}")
+    })
+}
+
 /// Reads the object resource a completed upload returns and checks its size and, when the
 /// server reports one, its MD5 against the MD5 of the (verified) bytes sent: GCS's own record of
 /// what it stored.
@@ -334,21 +354,27 @@ fn compare_stored(
     }
 }
 
+/// Places are full object names, prefix included.
 #[async_trait::async_trait]
-impl BlobMirror for GcsMirror {
-    fn describe(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("gs://{}", self.bucket)
-        } else {
-            format!("gs://{}/{}", self.bucket, self.prefix)
-        }
+impl Keyed for GcsMirror {
+    type Place = String;
+
+    fn base(&self) -> String {
+        BlobMirror::describe(self)
     }
 
-    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
-        let name = blob_key(&self.prefix, digest);
-        let subject = self.subject(&name);
+    fn place(&self, key: &str) -> String {
+        join_prefix(&self.prefix, key)
+    }
+
+    fn url(&self, key: &str) -> String {
+        self.subject(&self.place(key))
+    }
+
+    async fn size_at(&self, name: &String) -> Result<Option<u64>, ObjectError> {
+        let subject = self.subject(name);
         let request = self
-            .request(Method::GET, self.url(false, Some(&name))?, &subject)
+            .request(Method::GET, self.url(false, Some(name))?, &subject)
             .await?;
         let response = match self.send(request, &subject).await {
             Ok(response) => response,
@@ -372,37 +398,31 @@ impl BlobMirror for GcsMirror {
         })
     }
 
-    async fn put_blob(
+    fn subject_of(&self, name: &String) -> String {
+        self.subject(name)
+    }
+
+    fn part_size(&self) -> u64 {
+        self.uploads.part_size
+    }
+
+    async fn write_new(
         &self,
-        digest: &Digest,
+        name: &String,
+        _digest: &Digest,
         size: u64,
-        stream: ByteStream,
-    ) -> Result<PutOutcome, ObjectError> {
-        let name = blob_key(&self.prefix, digest);
-        let subject = self.subject(&name);
-        if let Some(found) = self.blob_size(digest).await? {
-            return existing(&subject, size, found);
-        }
-        let reader = PartReader::new(stream, &subject, digest, size, self.uploads.part_size);
-        let written = if size > self.uploads.multipart_threshold {
-            self.put_resumable(&name, size, reader).await
+        reader: PartReader,
+    ) -> Result<(), ObjectError> {
+        if size > self.uploads.multipart_threshold {
+            self.put_resumable(name, size, reader).await
         } else {
-            self.put_single(&name, size, reader).await
-        };
-        match written {
-            Ok(()) => Ok(PutOutcome::Written),
-            Err(error) if error.kind() == ObjectErrorKind::AlreadyExists => {
-                let found = self.blob_size(digest).await?.unwrap_or(0);
-                existing(&subject, size, found)
-            }
-            Err(error) => Err(error),
+            self.put_single(name, size, reader).await
         }
     }
 
-    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
-        let name = blob_key(&self.prefix, digest);
-        let subject = self.subject(&name);
-        let mut url = self.url(false, Some(&name))?;
+    async fn fetch_at(&self, name: &String) -> Result<ByteStream, ObjectError> {
+        let subject = self.subject(name);
+        let mut url = self.url(false, Some(name))?;
         url.query_pairs_mut().append_pair("alt", "media");
         let request = self.request(Method::GET, url, &subject).await?;
         let response = self.send(request, &subject).await?;
@@ -417,6 +437,35 @@ impl BlobMirror for GcsMirror {
             })
         });
         Ok(Box::pin(stream))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobMirror for GcsMirror {
+    fn describe(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("gs://{}", self.bucket)
+        } else {
+            format!("gs://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
+        self.size_at(&blob_key(&self.prefix, digest)).await
+    }
+
+    async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        self.put_at(&blob_key(&self.prefix, digest), digest, size, stream)
+            .await
+    }
+
+    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
+        self.fetch_at(&blob_key(&self.prefix, digest)).await
     }
 }
 

@@ -14,10 +14,16 @@
 //!   already there; [`audit_blobs`] proves, without writing, that a mirror holds exactly the
 //!   expected bytes.
 //!
+//! - [`Bucket`] is the same three backends seen as objects at arbitrary keys (release files
+//!   rather than blobs), opened with [`open_bucket`]: [`copy_object`] streams one object from a
+//!   source bucket into a destination through a sha256 check, [`hash_object`] proves what an
+//!   object holds. File promotion (`hoist-files`) is built on it.
+//!
 //! Credentials never live in the catalogue: S3 uses the standard AWS chain (environment, profile,
 //! web identity), GCS application default credentials (none when an emulator endpoint is set).
 //! Neither is ever printed: [`BlobMirror::describe`] and every error name only bucket and key.
 
+mod bucket;
 mod catalogue;
 mod error;
 mod file;
@@ -33,6 +39,7 @@ use std::sync::Arc;
 use hoist_oci::Digest;
 use hoist_store::ByteStream;
 
+pub use bucket::{Bucket, check_key, copy_object, hash_object, open_bucket};
 pub use catalogue::{Backend, BackendOptions, BackendUrl, Catalogue};
 pub use error::{ObjectError, ObjectErrorKind};
 pub use file::FileMirror;
@@ -119,16 +126,10 @@ pub async fn open_with(
     backend: &Backend,
     options: &OpenOptions,
 ) -> Result<Arc<dyn BlobMirror>, ObjectError> {
-    if options.uploads.part_size == 0 || options.uploads.multipart_threshold == 0 {
-        return Err(ObjectError::config(
-            &backend.name,
-            "the part size and multipart threshold must be positive",
-        ));
-    }
-    Ok(match &backend.url {
-        BackendUrl::S3 { .. } => Arc::new(S3Mirror::open(backend, options).await?),
-        BackendUrl::Gcs { .. } => Arc::new(GcsMirror::open(backend, options)?),
-        BackendUrl::File { path } => Arc::new(FileMirror::new(path)),
+    Ok(match bucket::Opened::open(backend, options).await? {
+        bucket::Opened::S3(store) => Arc::new(store),
+        bucket::Opened::Gcs(store) => Arc::new(store),
+        bucket::Opened::File(store) => Arc::new(store),
     })
 }
 

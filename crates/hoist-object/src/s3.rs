@@ -23,9 +23,9 @@ use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError, StoreErrorKind};
 use sha2::{Digest as _, Sha256};
 
+use crate::bucket::{Keyed, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
-use crate::file::existing;
 use crate::parts::PartReader;
 use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
@@ -226,23 +226,29 @@ impl S3Mirror {
     }
 }
 
+/// Places are full keys, prefix included.
 #[async_trait::async_trait]
-impl BlobMirror for S3Mirror {
-    fn describe(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("s3://{}", self.bucket)
-        } else {
-            format!("s3://{}/{}", self.bucket, self.prefix)
-        }
+impl Keyed for S3Mirror {
+    type Place = String;
+
+    fn base(&self) -> String {
+        BlobMirror::describe(self)
     }
 
-    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
-        let key = self.key(digest);
+    fn place(&self, key: &str) -> String {
+        join_prefix(&self.prefix, key)
+    }
+
+    fn url(&self, key: &str) -> String {
+        self.subject(&self.place(key))
+    }
+
+    async fn size_at(&self, key: &String) -> Result<Option<u64>, ObjectError> {
         let answer = self
             .client
             .head_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .send()
             .await;
         match answer {
@@ -252,7 +258,7 @@ impl BlobMirror for S3Mirror {
                     .unwrap_or(0),
             )),
             Err(error) => {
-                let error = sdk_error(&self.subject(&key), error);
+                let error = sdk_error(&self.subject(key), error);
                 if error.kind() == ObjectErrorKind::NotFound {
                     Ok(None)
                 } else {
@@ -262,42 +268,35 @@ impl BlobMirror for S3Mirror {
         }
     }
 
-    async fn put_blob(
+    fn subject_of(&self, key: &String) -> String {
+        self.subject(key)
+    }
+
+    fn part_size(&self) -> u64 {
+        self.uploads.part_size
+    }
+
+    async fn write_new(
         &self,
+        key: &String,
         digest: &Digest,
         size: u64,
-        stream: ByteStream,
-    ) -> Result<PutOutcome, ObjectError> {
-        let key = self.key(digest);
-        let subject = self.subject(&key);
-        if let Some(found) = self.blob_size(digest).await? {
-            return existing(&subject, size, found);
-        }
-        let reader = PartReader::new(stream, &subject, digest, size, self.uploads.part_size);
-        let written = if size > self.uploads.multipart_threshold {
-            self.put_multipart(&key, reader).await
+        reader: PartReader,
+    ) -> Result<(), ObjectError> {
+        if size > self.uploads.multipart_threshold {
+            self.put_multipart(key, reader).await
         } else {
-            self.put_single(&key, digest, reader).await
-        };
-        match written {
-            Ok(()) => Ok(PutOutcome::Written),
-            // Someone else created it between our HEAD and our write.
-            Err(error) if error.kind() == ObjectErrorKind::AlreadyExists => {
-                let found = self.blob_size(digest).await?.unwrap_or(0);
-                existing(&subject, size, found)
-            }
-            Err(error) => Err(error),
+            self.put_single(key, digest, reader).await
         }
     }
 
-    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
-        let key = self.key(digest);
-        let subject = self.subject(&key);
+    async fn fetch_at(&self, key: &String) -> Result<ByteStream, ObjectError> {
+        let subject = self.subject(key);
         let object = self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .send()
             .await
             .map_err(|error| sdk_error(&subject, error))?;
@@ -317,6 +316,34 @@ impl BlobMirror for S3Mirror {
             }
         });
         Ok(Box::pin(stream))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobMirror for S3Mirror {
+    fn describe(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, ObjectError> {
+        self.size_at(&self.key(digest)).await
+    }
+
+    async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        self.put_at(&self.key(digest), digest, size, stream).await
+    }
+
+    async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
+        self.fetch_at(&self.key(digest)).await
     }
 }
 

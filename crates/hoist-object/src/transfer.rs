@@ -1,9 +1,8 @@
 //! Filling mirrors from a registry ([`mirror_blobs`]) and proving what they hold ([`audit_blobs`]).
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use hoist_oci::Digest;
 use hoist_store::{Source, VerifyingStream};
-use sha2::{Digest as _, Sha256};
 
 use crate::error::{ObjectError, ObjectErrorKind};
 use crate::{BlobMirror, PutOutcome};
@@ -163,22 +162,12 @@ async fn audit_one(
         return Ok(BlobStatus::Ok);
     }
     let subject = format!("{} {digest}", mirror.describe());
-    let mut stream = mirror.fetch_blob(digest).await?;
-    let mut hasher = Sha256::new();
-    let mut read = 0u64;
-    while let Some(chunk) = stream
-        .try_next()
-        .await
-        .map_err(|error| ObjectError::from_stream(&subject, error))?
-    {
-        read += chunk.len() as u64;
-        hasher.update(&chunk);
-    }
+    let stream = mirror.fetch_blob(digest).await?;
+    let (read, actual) = crate::bucket::hash_stream(stream, &subject).await?;
     if read != size {
         // Changed between HEAD and GET.
         return Ok(BlobStatus::SizeMismatch { found: read });
     }
-    let actual = Digest::from_sha256(hasher.finalize().into());
     Ok(if actual == *digest {
         BlobStatus::Ok
     } else {

@@ -14,7 +14,7 @@ use hoist_promote::{Problem, Stores};
 use crate::cli::{AuditArgs, OutputFormat};
 use crate::exit::Outcome;
 use crate::report::Finding;
-use crate::{inputs, mirrors, registries};
+use crate::{files, inputs, mirrors, registries};
 
 /// Per backend: how many rows have each status.
 #[derive(Debug, Default, serde::Serialize)]
@@ -64,9 +64,16 @@ struct AuditReport {
     /// What each mirror's check cost.
     mirrors: Vec<MirrorStatistics>,
     seconds: f64,
+    /// With file-manifest flags: the audit of the file manifests' destinations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<files::FilesAudit>,
 }
 
 pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
+    let file_inputs = files::inputs(&args.files);
+    if !file_inputs.is_empty() && inputs::is_empty(&args.inputs) {
+        return audit_files_only(args, &file_inputs);
+    }
     let started = Instant::now();
     let inputs = inputs::from_args(&args.inputs)?;
     let config = registries::config(&args.registries)?;
@@ -84,6 +91,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
         rows: Vec::new(),
         mirrors: Vec::new(),
         seconds: 0.0,
+        files: None,
     };
     let loaded = hoist_manifest::load(&inputs);
     let edges = match inputs::edges_or_errors(&loaded) {
@@ -134,6 +142,19 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
             .iter()
             .any(|problem| !problem.is_operational());
     let unreadable = worst == Some(Status::Error) || !report.problems.is_empty();
+    if !file_inputs.is_empty() {
+        report.files = Some(files::audit(&file_inputs, &runtime, args.jobs.max(1) * 4)?);
+    }
+    let discrepancy = discrepancy
+        || report
+            .files
+            .as_ref()
+            .is_some_and(files::FilesAudit::has_discrepancy);
+    let unreadable = unreadable
+        || report
+            .files
+            .as_ref()
+            .is_some_and(files::FilesAudit::has_errors);
     report.ok = !discrepancy && !unreadable;
     print(args.output, &report)?;
     Ok(if discrepancy {
@@ -184,9 +205,43 @@ fn print(format: OutputFormat, report: &AuditReport) -> anyhow::Result<()> {
             serde_json::to_writer_pretty(&mut out, report)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => print_text(&mut out, report)?,
+        OutputFormat::Text => {
+            print_text(&mut out, report)?;
+            if let Some(files) = &report.files {
+                writeln!(out)?;
+                files::print_audit(&mut out, files)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// `hoist audit` with file manifests only.
+fn audit_files_only(
+    args: &AuditArgs,
+    inputs: &[hoist_files::FileInput],
+) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        args.backends.backends.is_none(),
+        "--backends audits the blob mirrors of images: name image manifests too          (--thin-manifest-dir DIR or --manifest FILE)"
+    );
+    let runtime = registries::runtime()?;
+    let report = files::audit(inputs, &runtime, args.jobs.max(1) * 4)?;
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => files::print_audit(&mut out, &report)?,
+    }
+    Ok(if report.has_discrepancy() {
+        Outcome::Refused
+    } else if report.has_errors() {
+        Outcome::Partial
+    } else {
+        Outcome::Ok
+    })
 }
 
 fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::Result<()> {

@@ -14,7 +14,7 @@ use crate::cli::{CheckArgs, OutputFormat};
 use crate::exit::Outcome;
 use crate::report::{self, Finding};
 use crate::revision::Revision;
-use crate::{inputs, policies};
+use crate::{files, inputs, policies};
 
 /// Figures about what was read.
 #[derive(Debug, Default, serde::Serialize)]
@@ -69,9 +69,17 @@ struct CheckReport {
     /// Shown and counted here; they do not fail the check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pre_existing: Option<Vec<Finding>>,
+    /// With file-manifest flags: the file manifests' check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<files::FilesCheck>,
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
+    // File manifests alone are checked on their own (see files/check.rs).
+    let file_inputs = files::inputs(&args.files);
+    if !file_inputs.is_empty() && inputs::is_empty(&args.inputs) {
+        return files::print_check(args.output, &files::check(&file_inputs));
+    }
     let inputs = inputs::from_args(&args.inputs)?;
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
 
@@ -160,8 +168,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
     let (errors, warnings): (Vec<Finding>, Vec<Finding>) = findings
         .into_iter()
         .partition(|finding| finding.severity == Severity::Error);
+    let files_check = (!file_inputs.is_empty()).then(|| files::check(&file_inputs));
     let report = CheckReport {
-        ok: errors.is_empty(),
+        ok: errors.is_empty() && files_check.as_ref().is_none_or(|check| check.ok),
         base: args.base.clone(),
         date,
         policy_files: policy_set.files().to_vec(),
@@ -171,6 +180,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
         errors,
         warnings,
         pre_existing,
+        files: files_check,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -179,7 +189,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => print_text(&mut out, &report)?,
+        OutputFormat::Text => {
+            print_text(&mut out, &report)?;
+            if let Some(files) = &report.files {
+                writeln!(out)?;
+                files::print_check_text(&mut out, files)?;
+            }
+        }
     }
     Ok(if report.ok {
         Outcome::Ok

@@ -64,6 +64,20 @@ pub enum Command {
     /// Exit codes: 0 ok, 1 no such repository, 2 usage error, 3 the registry could not be read.
     Snapshot(SnapshotArgs),
 
+    /// Promote files (release binaries, tarballs) between buckets by sha256, as kpromo's file
+    /// promoter does: --filestores FILE --files FILE|DIR, or --manifests DIR.
+    ///
+    /// Without --confirm this is a dry run: it reads every source and destination (existing
+    /// destination files are hashed) and prints the plan. With --confirm each missing file is
+    /// streamed from the source through a sha256 check into each destination, create-only. A
+    /// source whose bytes do not match refuses that file (nothing written); a destination file
+    /// with other bytes is reported and never overwritten.
+    ///
+    /// Exit codes: 0 ok, 1 invalid manifests or a refused file (other bytes in a source or a
+    /// destination, a file missing from the source), 2 usage error, 3 partial failure (a store
+    /// could not be read or written; re-run to finish).
+    PromoteFiles(PromoteFilesArgs),
+
     /// Print a shell completion script for hoist (bash, zsh, fish, elvish, powershell).
     ///
     /// For example `hoist completions bash > /etc/bash_completion.d/hoist`, or
@@ -117,6 +131,9 @@ pub enum OutputFormat {
 pub struct CheckArgs {
     #[command(flatten)]
     pub inputs: ManifestArgs,
+
+    #[command(flatten)]
+    pub files: FileManifestArgs,
 
     /// Policy directory (*.yaml). Default: the policies shipped inside hoist.
     #[arg(long, value_name = "DIR")]
@@ -206,6 +223,9 @@ pub struct AuditArgs {
     pub inputs: ManifestArgs,
 
     #[command(flatten)]
+    pub files: FileManifestArgs,
+
+    #[command(flatten)]
     pub registries: RegistryArgs,
 
     #[command(flatten)]
@@ -264,6 +284,72 @@ pub struct PromoteArgs {
 
     #[command(flatten)]
     pub since: SinceArgs,
+
+    #[command(flatten)]
+    pub rehearsal: RehearsalArgs,
+}
+
+/// A release rehearsal into the registry of a local cluster (KEP-1755).
+#[derive(Debug, Args)]
+pub struct RehearsalArgs {
+    /// Rehearse: promote every image into the local cluster registry, <host>/<image>, instead of
+    /// its destinations (same checks, same plan). The registry comes from the KEP-1755
+    /// local-registry-hosting ConfigMap (--local-registry-hosting, or else kubectl).
+    #[arg(long, conflicts_with = "backends")]
+    pub rehearse: bool,
+
+    /// The local-registry-hosting ConfigMap as `kubectl get configmap -n kube-public
+    /// local-registry-hosting -o yaml` (or -o json) prints it; `-` reads stdin. Without it,
+    /// --rehearse runs that kubectl command.
+    #[arg(long, value_name = "FILE|-", requires = "rehearse")]
+    pub local_registry_hosting: Option<PathBuf>,
+}
+
+/// File manifests (kpromo's file promoter): a filestores manifest with file lists, or the
+/// multi-project layout.
+#[derive(Debug, Args)]
+pub struct FileManifestArgs {
+    /// The filestores manifest (filestores: [{base, service-account, src}]); needs --files.
+    #[arg(long, value_name = "FILE", requires = "files")]
+    pub filestores: Option<PathBuf>,
+
+    /// A file manifest (files: [{name, sha256}]) or a directory of them (read recursively);
+    /// needs --filestores.
+    #[arg(long, value_name = "FILE|DIR", requires = "filestores")]
+    pub files: Option<PathBuf>,
+
+    /// The multi-project layout: DIR/filestores/<p>/filepromoter-manifest.yaml with the file
+    /// manifests of DIR/manifests/<p>/. (Not --manifest, which reads an image manifest.)
+    #[arg(long = "manifests", value_name = "DIR")]
+    pub file_manifests: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteFilesArgs {
+    #[command(flatten)]
+    pub files: FileManifestArgs,
+
+    /// Copy the missing files. Without it nothing is written.
+    #[arg(long)]
+    pub confirm: bool,
+
+    /// Accepted for kpromo compatibility and ignored: hoist uses each cloud's own credential
+    /// chain (AWS environment/profile/web identity, GCS application default credentials) and
+    /// impersonates no service account.
+    #[arg(long, hide = true)]
+    pub use_service_account: bool,
+
+    /// Files read or copied at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+
+    /// Report format (the plan, and with --confirm what was done).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// No progress on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Snapshot output format.

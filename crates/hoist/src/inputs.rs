@@ -21,6 +21,12 @@ pub fn from_args(args: &ManifestArgs) -> anyhow::Result<Vec<Input>> {
     Ok(inputs)
 }
 
+/// Whether no image manifest is named (commands that also read file manifests then read only
+/// those).
+pub fn is_empty(args: &ManifestArgs) -> bool {
+    args.thin_manifest_dirs.is_empty() && args.manifests.is_empty()
+}
+
 /// The edges of the manifests, bounded by [`hoist_plan::MAX_EDGES`]: beyond it, no edges and
 /// the error that says so (a manifest from a pull request must not exhaust the machine).
 pub fn compute_edges(

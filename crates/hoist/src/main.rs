@@ -9,6 +9,7 @@ mod check;
 mod cli;
 mod docs;
 mod exit;
+mod files;
 mod git;
 mod inputs;
 mod mirror;
@@ -18,6 +19,7 @@ mod progress;
 mod projects;
 mod promote;
 mod registries;
+mod rehearse;
 mod report;
 mod revision;
 mod snapshot;
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         cli::Command::Snapshot(args) => snapshot::run(&args),
         cli::Command::Completions(args) => docs::completions(&args),
         cli::Command::Man(args) => docs::man(&args),
+        cli::Command::PromoteFiles(args) => files::promote(&args),
     };
     match outcome {
         Ok(outcome) => outcome.into(),

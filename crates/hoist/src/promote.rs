@@ -28,7 +28,7 @@ use crate::mirrors::{self, MirrorsReport};
 use crate::progress::Reporter;
 use crate::projects::{self as project_reports, ProjectReport};
 use crate::report::Finding;
-use crate::{inputs, policies, registries};
+use crate::{inputs, policies, registries, rehearse};
 
 #[derive(Debug, serde::Serialize)]
 struct PromoteReport<'a> {
@@ -57,17 +57,32 @@ struct PromoteReport<'a> {
     /// With `--backends`: what the mirrors lack (dry run) or what was written to them.
     #[serde(skip_serializing_if = "Option::is_none")]
     mirrors: Option<MirrorsReport>,
+    /// With `--rehearse`: the local registry, and how the cluster pulls what was promoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rehearsal: Option<rehearse::RehearsalReport>,
 }
 
 pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
     let inputs = inputs::from_args(&args.inputs)?;
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let config = registries::config(&args.registries)?;
+    let mut config = registries::config(&args.registries)?;
+    // A rehearsal redirects the edges before anything else sees them (see rehearse.rs).
+    let rehearsal = rehearse::Rehearsal::from_args(&args.rehearsal)?;
+    let plain_http = match &rehearsal {
+        Some(rehearsal) => rehearsal.configure(&mut config)?,
+        None => false,
+    };
 
     // The gate's view of the projects: each refused by its own invalid files and conflicts.
     let loaded = hoist_manifest::load(&inputs);
     let mut projects = Projects::new(&loaded);
-    let (edges, too_many) = inputs::compute_edges(&loaded);
+    let (original, too_many) = inputs::compute_edges(&loaded);
+    // A rehearsal plans (and finds conflicts) where the bytes really go; `--since` compares the
+    // manifests as written, so it selects on the original edges and is redirected after.
+    let redirected = rehearsal
+        .as_ref()
+        .map(|rehearsal| rehearsal.redirect(&original));
+    let edges = redirected.as_ref().unwrap_or(&original);
     if let Some(finding) = too_many {
         projects.refuse_run(finding);
     }
@@ -82,16 +97,17 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         }
     };
     let selected = match &args.since.since {
-        Some(rev) => Some(crate::projects::since(
-            &inputs,
-            &loaded,
-            &edges,
-            Some(&mut projects),
-            rev,
-        )?),
+        Some(rev) => {
+            let added =
+                crate::projects::since(&inputs, &loaded, &original, Some(&mut projects), rev)?;
+            Some(match &rehearsal {
+                Some(rehearsal) => rehearsal.redirect(&added),
+                None => added,
+            })
+        }
         None => None,
     };
-    let selected = selected.as_ref().unwrap_or(&edges);
+    let selected = selected.as_ref().unwrap_or(edges);
     let mut report = PromoteReport {
         ok: false,
         executed: false,
@@ -105,6 +121,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         problems: &[],
         execution: None,
         mirrors: None,
+        rehearsal: None,
     };
     if !projects.run_errors().is_empty() {
         report.projects = project_reports::reports(&projects, &[], &[]);
@@ -145,6 +162,9 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
     report.projects = project_reports::reports(&projects, &plan.problems, &owners);
     report.totals = admitted.totals(&planned.blobs);
     report.steps = admitted.writes().collect();
+    report.rehearsal = rehearsal
+        .as_ref()
+        .map(|rehearsal| rehearsal.report(&final_edges, plain_http));
     report.problems = &plan.problems;
     let refused = unattributed || projects.any_refused();
     // Refusals of the input (1) weigh more than what a re-run may fix (3).
@@ -262,6 +282,9 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
                         .count()
                 )?;
             }
+            if let Some(rehearsal) = &report.rehearsal {
+                rehearse::print_text(&mut out, rehearsal)?;
+            }
         }
     }
     Ok(outcome(!complete))
@@ -320,6 +343,9 @@ fn print(
                     out,
                     "\ndry run: nothing written. Run again with --confirm to execute this plan."
                 )?;
+            }
+            if let Some(rehearsal) = &report.rehearsal {
+                rehearse::print_text(&mut out, rehearsal)?;
             }
         }
     }

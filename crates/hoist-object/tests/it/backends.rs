@@ -34,7 +34,7 @@ fn backend(url: BackendUrl, endpoint: Option<String>) -> Backend {
 
 // --- file:// ---
 
-struct FileTamper(PathBuf);
+pub struct FileTamper(pub PathBuf);
 
 impl Tamper for FileTamper {
     fn plant<'a>(&'a self, key: &'a str, content: Bytes) -> BoxFuture<'a, ()> {
@@ -97,7 +97,7 @@ async fn file_backend_mirrors_from_a_registry() {
 
 // --- S3 (s3s-fs) ---
 
-struct S3Tamper<'a>(&'a S3Server, &'static str);
+pub struct S3Tamper<'a>(pub &'a S3Server, pub &'static str);
 
 impl Tamper for S3Tamper<'_> {
     fn plant<'a>(&'a self, key: &'a str, content: Bytes) -> BoxFuture<'a, ()> {
@@ -201,7 +201,7 @@ async fn s3_errors_are_classified_and_never_show_the_secret() {
 
 // --- GCS (fake-gcs-server) ---
 
-struct GcsTamper<'a>(&'a GcsServer, &'static str);
+pub struct GcsTamper<'a>(pub &'a GcsServer, pub &'static str);
 
 impl Tamper for GcsTamper<'_> {
     fn plant<'a>(&'a self, key: &'a str, content: Bytes) -> BoxFuture<'a, ()> {

@@ -1,8 +1,10 @@
 //! Integration tests of hoist-object against real servers on 127.0.0.1: s3s-fs (S3),
-//! fake-gcs-server (GCS), a directory (file://) and registry:2 as the source of blobs.
+//! fake-gcs-server (GCS), a directory (file://) and registry:2 as the source of blobs; blobs
+//! (`BlobMirror`) and objects at arbitrary keys (`Bucket`, for file promotion).
 //! `ci/install-mirror-servers.sh` installs the object servers.
 
 mod backends;
+mod buckets;
 mod catalogue;
 mod suite;
 
