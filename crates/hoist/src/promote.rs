@@ -86,7 +86,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
     if let Some(finding) = too_many {
         projects.refuse_run(finding);
     }
-    projects.add_conflicts(&find_conflicts(&edges), &edges);
+    projects.add_conflicts(&find_conflicts(edges), edges);
     let policy_set = match policies::load(args.policies.as_deref()) {
         Ok(set) => set,
         Err(policy_errors) => {
