@@ -15,8 +15,10 @@ fn commands(dir: &Path) -> Vec<String> {
         .nth(1)
         .expect("hoist --help lists commands");
     let section = section.split("\n\n").next().unwrap_or_default();
+    // A command's line is indented by two spaces; a wrapped description further.
     let commands: Vec<String> = section
         .lines()
+        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
         .filter_map(|line| line.split_whitespace().next())
         .filter(|word| *word != "help")
         .map(str::to_owned)
