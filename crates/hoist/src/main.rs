@@ -17,6 +17,7 @@ mod progress;
 mod promote;
 mod registries;
 mod report;
+mod serve;
 mod snapshot;
 
 use std::process::ExitCode;
@@ -25,13 +26,18 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.verbose);
+    match &cli.command {
+        // The server logs every request at info level (its access log), and may log JSON.
+        cli::Command::Serve(args) => serve::init_logging(cli.verbose, args.log_format),
+        _ => init_logging(cli.verbose),
+    }
     let outcome = match cli.command {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Promote(args) => promote::run(&args),
         cli::Command::Mirror(args) => mirror::run(&args),
         cli::Command::Audit(args) => audit::run(&args),
         cli::Command::Snapshot(args) => snapshot::run(&args),
+        cli::Command::Serve(args) => serve::run(&args),
     };
     match outcome {
         Ok(outcome) => outcome.into(),
