@@ -92,7 +92,12 @@ impl BlobChecker {
                 true
             }
             Ok(response) => {
-                tracing::debug!(backend, url, status = response.status().as_u16(), "blob not in the mirror");
+                tracing::debug!(
+                    backend,
+                    url,
+                    status = response.status().as_u16(),
+                    "blob not in the mirror"
+                );
                 self.metrics.check(backend, "missing");
                 false
             }

@@ -32,7 +32,10 @@ impl TrustedProxies {
     /// Trust the load balancers in `networks` (an address is a `/32` or `/128`); none when empty.
     pub fn new(networks: Vec<IpNet>) -> Self {
         Self {
-            networks: networks.into_iter().map(|network| network.trunc()).collect(),
+            networks: networks
+                .into_iter()
+                .map(|network| network.trunc())
+                .collect(),
         }
     }
 
@@ -110,7 +113,11 @@ mod tests {
     fn untrusted_peers_are_the_client() {
         let none = TrustedProxies::default();
         assert_eq!(
-            client_address(peer("35.180.1.1:888"), &headers(&["1.2.3.4, 5.6.7.8"]), &none),
+            client_address(
+                peer("35.180.1.1:888"),
+                &headers(&["1.2.3.4, 5.6.7.8"]),
+                &none
+            ),
             Ok("35.180.1.1".parse().unwrap())
         );
         let other = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap()]);

@@ -123,12 +123,9 @@ pub(crate) fn upstream(
     outcome: Outcome,
 ) -> Answer {
     let location = match &state.upstream {
-        Upstream::Registry(base) => paths::upstream_location(
-            base,
-            &state.upstream_path,
-            &incoming.path,
-            incoming.query(),
-        ),
+        Upstream::Registry(base) => {
+            paths::upstream_location(base, &state.upstream_path, &incoming.path, incoming.query())
+        }
         Upstream::Layout(_) => paths::upstream_location(
             &format!("{}{LAYOUT_UPSTREAM_PATH}", origin(state, incoming)),
             &state.upstream_path,
@@ -158,8 +155,7 @@ pub(crate) fn signature(state: &State, signature_upstream: &str, incoming: &Inco
 /// A blob: to the mirror of the client's region if it has the blob, else to the upstream.
 /// Clients in the upstream's own cloud stay there. The client address must be known (400).
 pub(crate) async fn blob(state: &State, incoming: &Incoming, digest: &str) -> Answer {
-    let client = match client_address(incoming.peer, &incoming.request.headers, &state.trusted)
-    {
+    let client = match client_address(incoming.peer, &incoming.request.headers, &state.trusted) {
         Ok(client) => client,
         Err(error) => {
             tracing::warn!(error = %error, "cannot tell the client address of a blob request");
@@ -174,7 +170,12 @@ pub(crate) async fn blob(state: &State, incoming: &Incoming, digest: &str) -> An
     if let (Some(location), Some(cloud)) = (location, &state.upstream_cloud)
         && &*location.cloud == cloud.as_str()
     {
-        return with_client(upstream(state, incoming, Route::Blob, Outcome::UpstreamCloud));
+        return with_client(upstream(
+            state,
+            incoming,
+            Route::Blob,
+            Outcome::UpstreamCloud,
+        ));
     }
     let Some((_, mirror)) = state.mirrors.for_client(location) else {
         return with_client(upstream(state, incoming, Route::Blob, Outcome::NoMirror));

@@ -102,7 +102,11 @@ async fn manifest(store: &LayoutStore, name: &str, reference: &str, head: bool) 
             }
             Answer::new(response, Route::Layout, Outcome::Ok)
         }
-        Ok(None) => error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", &reference.to_string()),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            &reference.to_string(),
+        ),
         Err(failure) => store_error(&failure, "MANIFEST_UNKNOWN"),
     }
 }
@@ -120,7 +124,9 @@ async fn blob(store: &LayoutStore, name: &str, digest: &str, head: bool) -> Answ
         Body::empty()
     } else {
         match store.fetch_blob(name, &digest).await {
-            Ok(stream) => Body::from_stream(stream.map(|chunk| chunk.map_err(std::io::Error::other))),
+            Ok(stream) => {
+                Body::from_stream(stream.map(|chunk| chunk.map_err(std::io::Error::other)))
+            }
             Err(failure) => return store_error(&failure, "BLOB_UNKNOWN"),
         }
     };
@@ -139,11 +145,19 @@ async fn blob(store: &LayoutStore, name: &str, digest: &str, head: bool) -> Answ
 
 fn store_error(failure: &StoreError, not_found_code: &str) -> Answer {
     match failure.kind() {
-        StoreErrorKind::NotFound => error(StatusCode::NOT_FOUND, not_found_code, &failure.to_string()),
-        StoreErrorKind::Rejected => error(StatusCode::NOT_FOUND, "NAME_INVALID", &failure.to_string()),
+        StoreErrorKind::NotFound => {
+            error(StatusCode::NOT_FOUND, not_found_code, &failure.to_string())
+        }
+        StoreErrorKind::Rejected => {
+            error(StatusCode::NOT_FOUND, "NAME_INVALID", &failure.to_string())
+        }
         _ => {
             tracing::warn!(error = %failure, "could not read the layout upstream");
-            let mut answer = error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "could not read the layout");
+            let mut answer = error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN",
+                "could not read the layout",
+            );
             answer.outcome = Outcome::Error;
             answer
         }
@@ -178,7 +192,10 @@ mod tests {
         assert_eq!(parse("/"), Some(Ask::Version));
         assert_eq!(parse("/a/b/tags/list"), Some(Ask::Tags("a/b")));
         assert_eq!(parse("/a/b/manifests/v1"), Some(Ask::Manifest("a/b", "v1")));
-        assert_eq!(parse("/a/blobs/sha256:00"), Some(Ask::Blob("a", "sha256:00")));
+        assert_eq!(
+            parse("/a/blobs/sha256:00"),
+            Some(Ask::Blob("a", "sha256:00"))
+        );
         assert_eq!(parse("/a/blobs/uploads/"), None);
         assert_eq!(parse("/manifests/v1"), None);
         assert_eq!(parse("x"), None);

@@ -88,13 +88,26 @@ impl Upstream {
 /// Checks an `http(s)://` base URL and drops its trailing `/`.
 pub fn parse_base_url(text: &str) -> Result<String, ServeError> {
     let url = url::Url::parse(text).map_err(|error| {
-        ServeError::config(text, format!("not a URL ({error}); expected http(s)://HOST[/PATH]"))
+        ServeError::config(
+            text,
+            format!("not a URL ({error}); expected http(s)://HOST[/PATH]"),
+        )
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(ServeError::config(text, "expected an http:// or https:// URL with a host"));
+        return Err(ServeError::config(
+            text,
+            "expected an http:// or https:// URL with a host",
+        ));
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(ServeError::config(text, "the URL must have no credentials, query or fragment"));
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(ServeError::config(
+            text,
+            "the URL must have no credentials, query or fragment",
+        ));
     }
     Ok(text.trim_end_matches('/').to_owned())
 }

@@ -160,10 +160,9 @@ impl Metrics {
             "Requests answered, by rule (route) and result (outcome)",
             requests.clone(),
         );
-        let durations =
-            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                duration_histogram,
-            );
+        let durations = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
         registry.register(
             "request_duration_seconds",
             "Time to answer a request, by rule",

@@ -268,17 +268,29 @@ mod tests {
         };
         assert_eq!(
             url("aws-eu-west-3"),
-            format!("https://prod-registry-k8s-io-eu-west-3.s3.dualstack.eu-west-3.amazonaws.com/containers/images/{digest}")
+            format!(
+                "https://prod-registry-k8s-io-eu-west-3.s3.dualstack.eu-west-3.amazonaws.com/containers/images/{digest}"
+            )
         );
         assert_eq!(
             url("aws-us-east-2"),
-            format!("https://prod-registry-k8s-io-us-east-2.s3.dualstack.us-east-2.amazonaws.com/some/prefix/containers/images/{digest}")
+            format!(
+                "https://prod-registry-k8s-io-us-east-2.s3.dualstack.us-east-2.amazonaws.com/some/prefix/containers/images/{digest}"
+            )
         );
-        assert_eq!(url("local"), format!("http://127.0.0.1:9000/bucket/containers/images/{digest}"));
-        assert_eq!(url("virtual"), format!("http://bucket.s3.example:9000/containers/images/{digest}"));
+        assert_eq!(
+            url("local"),
+            format!("http://127.0.0.1:9000/bucket/containers/images/{digest}")
+        );
+        assert_eq!(
+            url("virtual"),
+            format!("http://bucket.s3.example:9000/containers/images/{digest}")
+        );
         assert_eq!(
             url("gcs"),
-            format!("https://storage.googleapis.com/k8s-artifacts-prod/p/containers/images/{digest}")
+            format!(
+                "https://storage.googleapis.com/k8s-artifacts-prod/p/containers/images/{digest}"
+            )
         );
         assert_eq!(
             url("disk"),
@@ -292,14 +304,35 @@ mod tests {
         let all: Vec<&Backend> = catalogue.backends.iter().collect();
         let mirrors = Mirrors::new(&all, Some("aws-us-east-2")).unwrap();
         let name = |location: Option<&CloudRegion>| {
-            mirrors.for_client(location).map(|(_, mirror)| mirror.name.to_string())
+            mirrors
+                .for_client(location)
+                .map(|(_, mirror)| mirror.name.to_string())
         };
-        assert_eq!(name(Some(&location("aws", "eu-west-3"))).as_deref(), Some("aws-eu-west-3"));
-        assert_eq!(name(Some(&location("aws", "eu-west-2"))).as_deref(), Some("aws-us-east-2"));
-        assert_eq!(name(Some(&location("gcp", "eu-west-3"))).as_deref(), Some("aws-us-east-2"));
-        assert_eq!(name(Some(&location("gcp", "lab"))).as_deref(), Some("local"));
+        assert_eq!(
+            name(Some(&location("aws", "eu-west-3"))).as_deref(),
+            Some("aws-eu-west-3")
+        );
+        assert_eq!(
+            name(Some(&location("aws", "eu-west-2"))).as_deref(),
+            Some("aws-us-east-2")
+        );
+        assert_eq!(
+            name(Some(&location("gcp", "eu-west-3"))).as_deref(),
+            Some("aws-us-east-2")
+        );
+        assert_eq!(
+            name(Some(&location("gcp", "lab"))).as_deref(),
+            Some("local")
+        );
         assert_eq!(name(None).as_deref(), Some("aws-us-east-2"));
-        assert_eq!(Mirrors::new(&all, None).unwrap().for_client(None).unwrap().0, 0);
+        assert_eq!(
+            Mirrors::new(&all, None)
+                .unwrap()
+                .for_client(None)
+                .unwrap()
+                .0,
+            0
+        );
         assert!(Mirrors::none().for_client(None).is_none());
         assert_eq!(mirrors.file_root("disk"), Some(Path::new("mirror")));
         assert_eq!(mirrors.file_root("local"), None);
@@ -319,6 +352,9 @@ mod tests {
         .unwrap();
         let all: Vec<&Backend> = catalogue.backends.iter().collect();
         let error = Mirrors::new(&all, None).unwrap_err().to_string();
-        assert!(error.contains("backend b") && error.contains("--select"), "{error}");
+        assert!(
+            error.contains("backend b") && error.contains("--select"),
+            "{error}"
+        );
     }
 }

@@ -72,7 +72,12 @@ pub fn is_registry_api(path: &str) -> bool {
 }
 
 /// `base + path.Join("/v2/", upstream_path, path without its "/v2" prefix)`, then `?query`.
-pub fn upstream_location(base: &str, upstream_path: &str, path: &str, query: Option<&str>) -> String {
+pub fn upstream_location(
+    base: &str,
+    upstream_path: &str,
+    path: &str,
+    query: Option<&str>,
+) -> String {
     let rest = path.strip_prefix("/v2").unwrap_or(path);
     let joined = join(&["/v2/", upstream_path, rest]);
     let mut location = String::with_capacity(base.len() + joined.len() + 16);
@@ -176,9 +181,16 @@ mod tests {
         assert_eq!(join(&["a", ""]), "a");
         assert_eq!(join(&["", "b"]), "b");
         assert_eq!(join(&["/", "a"]), "/a");
-        assert_eq!(join(&["/v2/", "", "/pause/tags/list"]), "/v2/pause/tags/list");
         assert_eq!(
-            join(&["/v2/", "k8s-artifacts-prod/images", "/pause/manifests/latest"]),
+            join(&["/v2/", "", "/pause/tags/list"]),
+            "/v2/pause/tags/list"
+        );
+        assert_eq!(
+            join(&[
+                "/v2/",
+                "k8s-artifacts-prod/images",
+                "/pause/manifests/latest"
+            ]),
             "/v2/k8s-artifacts-prod/images/pause/manifests/latest"
         );
     }
@@ -202,10 +214,19 @@ mod tests {
     #[test]
     fn cosign_pattern() {
         let hex = "a".repeat(64);
-        assert!(is_cosign_tag(&format!("/v2/pause/manifests/sha256-{hex}.sig")));
-        assert!(is_cosign_tag(&format!("/v2/a/b/manifests/sha256-{hex}.att")));
-        assert!(!is_cosign_tag(&format!("/v2/pause/manifests/sha256-{hex}.sbom")));
-        assert!(!is_cosign_tag(&format!("/v2/pause/manifests/sha256-{}.sig", "A".repeat(64))));
+        assert!(is_cosign_tag(&format!(
+            "/v2/pause/manifests/sha256-{hex}.sig"
+        )));
+        assert!(is_cosign_tag(&format!(
+            "/v2/a/b/manifests/sha256-{hex}.att"
+        )));
+        assert!(!is_cosign_tag(&format!(
+            "/v2/pause/manifests/sha256-{hex}.sbom"
+        )));
+        assert!(!is_cosign_tag(&format!(
+            "/v2/pause/manifests/sha256-{}.sig",
+            "A".repeat(64)
+        )));
         assert!(!is_cosign_tag("/v2/pause/manifests/latest"));
     }
 

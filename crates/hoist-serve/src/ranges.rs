@@ -196,8 +196,13 @@ impl Entry {
 
 impl RangesFile {
     fn format(&self) -> Result<Format, String> {
-        let all = || self.prefixes.iter().chain(self.ipv6_prefixes.iter().flatten());
-        let aws = self.ipv6_prefixes.is_some() || self.create_date.is_some() || all().any(Entry::is_aws);
+        let all = || {
+            self.prefixes
+                .iter()
+                .chain(self.ipv6_prefixes.iter().flatten())
+        };
+        let aws =
+            self.ipv6_prefixes.is_some() || self.create_date.is_some() || all().any(Entry::is_aws);
         let google = self.creation_time.is_some() || all().any(Entry::is_google);
         match (aws, google) {
             (true, false) => Ok(Format::Aws),
@@ -261,13 +266,31 @@ mod tests {
         for (text, expected) in [
             ("[]", "not an IP range file"),
             (r#"{"prefixes": []}"#, "neither AWS"),
-            (r#"{"createDate": "x", "prefixes": [{"ip_prefix": "1.2.3.0/24"}]}"#, "prefixes[0]: missing region"),
-            (r#"{"createDate": "x", "prefixes": [{"ip_prefix": "1.2.3/24", "region": "r"}]}"#, "is not an IP prefix"),
-            (r#"{"prefixes": [{"ipv4Prefix": "1.2.3.0/24", "ipv6Prefix": "::/0", "scope": "s"}]}"#, "exactly one of"),
-            (r#"{"prefixes": [{"ipv4Prefix": "1.2.3.0/24", "region": "r"}]}"#, "mixes"),
+            (
+                r#"{"createDate": "x", "prefixes": [{"ip_prefix": "1.2.3.0/24"}]}"#,
+                "prefixes[0]: missing region",
+            ),
+            (
+                r#"{"createDate": "x", "prefixes": [{"ip_prefix": "1.2.3/24", "region": "r"}]}"#,
+                "is not an IP prefix",
+            ),
+            (
+                r#"{"prefixes": [{"ipv4Prefix": "1.2.3.0/24", "ipv6Prefix": "::/0", "scope": "s"}]}"#,
+                "exactly one of",
+            ),
+            (
+                r#"{"prefixes": [{"ipv4Prefix": "1.2.3.0/24", "region": "r"}]}"#,
+                "mixes",
+            ),
         ] {
-            let error = RegionMap::new().add_json(text, "f.json").unwrap_err().to_string();
-            assert!(error.contains("f.json") && error.contains(expected), "{text}: {error}");
+            let error = RegionMap::new()
+                .add_json(text, "f.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("f.json") && error.contains(expected),
+                "{text}: {error}"
+            );
         }
     }
 }

@@ -173,7 +173,9 @@ async fn dispatch(state: &State, peer: Option<SocketAddr>, request: Request<Body
         "/" => handlers::info(&state.info_url),
         "/healthz" => handlers::health(),
         "/metrics" => handlers::metrics(&state.metrics),
-        _ if path.starts_with(FILE_MIRROR_PATH) => handlers::file_mirror(state, incoming, body).await,
+        _ if path.starts_with(FILE_MIRROR_PATH) => {
+            handlers::file_mirror(state, incoming, body).await
+        }
         _ if state.layout.is_some()
             && path
                 .strip_prefix(LAYOUT_UPSTREAM_PATH)

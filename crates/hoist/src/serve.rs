@@ -49,7 +49,9 @@ async fn serve(args: &ServeArgs, config: ServeConfig) -> anyhow::Result<Outcome>
     let listener = tokio::net::TcpListener::bind(&address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
-    let bound = listener.local_addr().context("cannot read the bound address")?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
     let redirector = Redirector::new(config);
     eprintln!("hoist serve: listening on http://{bound}");
     redirector.serve(listener, stop_signal()).await?;
@@ -62,15 +64,16 @@ async fn stop_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(terminate) => terminate,
-                Err(error) => {
-                    tracing::warn!(error = %error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(terminate) => terminate,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}
@@ -109,7 +112,10 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     }
     config.regions = regions;
     config.mirrors = mirrors(args)?;
-    anyhow::ensure!(args.blob_cache_size > 0, "--blob-cache-size must be positive");
+    anyhow::ensure!(
+        args.blob_cache_size > 0,
+        "--blob-cache-size must be positive"
+    );
     config.blob_cache_capacity = args.blob_cache_size;
     Ok(config)
 }

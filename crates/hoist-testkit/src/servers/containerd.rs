@@ -48,7 +48,8 @@ impl ContainerdServer {
         let log = Arc::<Log>::default();
         let (process, ()) =
             ServerProcess::start(command, &daemon.display().to_string(), &log, |line| {
-                line.contains("containerd successfully booted").then_some(())
+                line.contains("containerd successfully booted")
+                    .then_some(())
             })?;
         Ok(Self {
             process,

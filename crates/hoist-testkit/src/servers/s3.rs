@@ -241,7 +241,10 @@ mod tests {
                 key: "containers/images/sha256:abc".into(),
             })
         );
-        assert_eq!(S3Request::parse("resolved route, op: ListBuckets, s3_path: Root"), None);
+        assert_eq!(
+            S3Request::parse("resolved route, op: ListBuckets, s3_path: Root"),
+            None
+        );
     }
 
     #[test]
