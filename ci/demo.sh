@@ -41,7 +41,7 @@ for _ in $(seq 100); do
 done
 [ -n "$address" ] || { cat "$log" >&2; exit 1; }
 echo "hoist serve --upstream oci:target/hoist-demo/prod-us --backends manifests/backends.yaml: http://$address"
-rm -rf target/hoist-demo/pulled
+rm -rf target/hoist-demo/pulled && mkdir -p target/hoist-demo/pulled
 skopeo --insecure-policy copy --all --src-tls-verify=false \
   "docker://$address/hello:1.0" oci:target/hoist-demo/pulled/hello:1.0
 kill -TERM "$serve_pid"

@@ -4,7 +4,7 @@
 //! is answered with a `307 Temporary Redirect`, blob requests to the mirror (bucket) of the
 //! client's region when it holds the blob, everything else to the upstream registry. The rules
 //! are those of archeio (kubernetes/registry.k8s.io, `cmd/archeio`), one small handler each
-//! ([`handlers`]):
+//! (`handlers.rs`):
 //!
 //! | request                                   | answer                                              |
 //! |-------------------------------------------|-----------------------------------------------------|
@@ -33,7 +33,7 @@
 pub mod blobs;
 pub mod client;
 mod error;
-pub mod handlers;
+mod handlers;
 mod layout;
 pub mod metrics;
 pub mod mirrors;
