@@ -153,7 +153,7 @@ async fn behind_a_load_balancer() {
         Case::get("POST", "/v2/", 405, None).method("POST"),
         Case::get("PUT", "/v2/pause/manifests/latest", 405, None).method("PUT"),
         Case::get("PATCH", "/v2/pause/blobs/uploads/x", 405, None).method("PATCH"),
-        Case::get("DELETE", &blob(IN_BOTH), 405, None).method("DELETE"),
+        Case::get("DELETE", blob(IN_BOTH), 405, None).method("DELETE"),
         Case::get("catalog", "/v2/_catalog", 404, None),
         Case::get("manifest", "/v2/pause/manifests/latest", 307, ar("pause/manifests/latest")),
         Case::get("manifest, HEAD", "/v2/pause/manifests/latest", 307, ar("pause/manifests/latest")).method("HEAD"),
