@@ -24,8 +24,8 @@ pub const DEFAULT_CACHE_CAPACITY: u64 = 100_000;
 #[derive(Debug, Clone)]
 pub struct BlobChecker {
     client: reqwest::Client,
-    /// Keys: the blob's URL (bucket) or file path (file mirror).
-    found: moka::future::Cache<Arc<str>, ()>,
+    /// Per mirror (by index), the digests it has: a hit is a lookup by `&str`, no allocation.
+    found: Arc<[moka::future::Cache<Arc<str>, ()>]>,
     metrics: Arc<Metrics>,
 }
 
@@ -39,40 +39,47 @@ pub enum Presence {
 }
 
 impl BlobChecker {
-    /// A checker whose `HEAD`s give up after `timeout`, remembering up to `capacity` blobs.
-    pub fn new(timeout: Duration, capacity: u64, metrics: Arc<Metrics>) -> Self {
+    /// A checker for `mirrors` mirrors whose `HEAD`s give up after `timeout`, remembering up to
+    /// `capacity` blobs in all (shared equally between the mirrors).
+    pub fn new(timeout: Duration, capacity: u64, mirrors: usize, metrics: Arc<Metrics>) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
+        let each = (capacity / mirrors.max(1) as u64).max(1);
         Self {
             client,
-            found: moka::future::Cache::new(capacity),
+            found: (0..mirrors)
+                .map(|_| moka::future::Cache::new(each))
+                .collect(),
             metrics,
         }
     }
 
-    /// Whether `mirror` has the blob whose client URL is `location` (a bucket) or whose file
-    /// is under the mirror's root (a file mirror).
-    pub async fn check(&self, mirror: &Mirror, digest: &str, location: &str) -> Presence {
-        let key: Arc<str> = match &mirror.target {
-            MirrorTarget::Http { .. } => Arc::from(location),
-            MirrorTarget::File { root } => {
-                Arc::from(Mirror::blob_file(root, digest).to_string_lossy().as_ref())
-            }
+    /// Whether mirror number `index` has the blob: a bucket is asked at `location`, the URL the
+    /// client would get; a file mirror on disk.
+    pub async fn check(
+        &self,
+        index: usize,
+        mirror: &Mirror,
+        digest: &str,
+        location: &str,
+    ) -> Presence {
+        let Some(found) = self.found.get(index) else {
+            return Presence::Missing;
         };
-        if self.found.contains_key(&key) {
+        if found.contains_key(digest) {
             self.metrics.cache(true);
             return Presence::Found;
         }
         self.metrics.cache(false);
-        let found = self
-            .found
-            .optionally_get_with(Arc::clone(&key), async {
+        let found = found
+            .optionally_get_with(Arc::from(digest), async {
                 let found = match &mirror.target {
                     MirrorTarget::Http { .. } => self.head(&mirror.name, location).await,
-                    MirrorTarget::File { .. } => {
-                        self.file_exists(&mirror.name, PathBuf::from(&*key)).await
+                    MirrorTarget::File { root } => {
+                        self.file_exists(&mirror.name, Mirror::blob_file(root, digest))
+                            .await
                     }
                 };
                 found.then_some(())

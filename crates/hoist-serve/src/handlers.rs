@@ -177,11 +177,15 @@ pub(crate) async fn blob(state: &State, incoming: &Incoming, digest: &str) -> An
             Outcome::UpstreamCloud,
         ));
     }
-    let Some((_, mirror)) = state.mirrors.for_client(location) else {
+    let Some((index, mirror)) = state.mirrors.for_client(location) else {
         return with_client(upstream(state, incoming, Route::Blob, Outcome::NoMirror));
     };
     let blob_location = mirror.blob_location(digest, &origin(state, incoming));
-    let mut answer = match state.checker.check(mirror, digest, &blob_location).await {
+    let mut answer = match state
+        .checker
+        .check(index, mirror, digest, &blob_location)
+        .await
+    {
         Presence::Found => Answer::new(redirect(&blob_location), Route::Blob, Outcome::Mirror),
         Presence::Missing => upstream(state, incoming, Route::Blob, Outcome::UpstreamFallback),
     };

@@ -8,6 +8,8 @@
 //! - `hoist_serve_blob_checks_total{backend, result}`: existence checks made (`found`,
 //!   `missing`, `error`).
 
+use std::sync::OnceLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -42,6 +44,9 @@ pub enum Route {
 }
 
 impl Route {
+    /// How many routes there are.
+    const COUNT: usize = 11;
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,6 +95,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How many outcomes there are.
+    const COUNT: usize = 12;
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -134,11 +142,16 @@ fn duration_histogram() -> Histogram {
 }
 
 /// The registry and its metrics.
+///
+/// A series is created on first use (so `/metrics` lists only what happened); after that its
+/// handle is kept here, so counting a request takes no lock and no label hashing.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    request_handles: [[OnceLock<Counter>; Outcome::COUNT]; Route::COUNT],
+    duration_handles: [OnceLock<Histogram>; Route::COUNT],
     cache_hits: Counter,
     cache_misses: Counter,
     checks: Family<CheckLabels, Counter>,
@@ -190,6 +203,8 @@ impl Metrics {
             registry,
             requests,
             durations,
+            request_handles: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
+            duration_handles: std::array::from_fn(|_| OnceLock::new()),
             cache_hits,
             cache_misses,
             checks,
@@ -198,15 +213,23 @@ impl Metrics {
 
     /// Counts one answered request.
     pub fn request(&self, route: Route, outcome: Outcome, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: route.as_str(),
-                outcome: outcome.as_str(),
+        self.request_handles[route as usize][outcome as usize]
+            .get_or_init(|| {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        route: route.as_str(),
+                        outcome: outcome.as_str(),
+                    })
+                    .clone()
             })
             .inc();
-        self.durations
-            .get_or_create(&RouteLabels {
-                route: route.as_str(),
+        self.duration_handles[route as usize]
+            .get_or_init(|| {
+                self.durations
+                    .get_or_create(&RouteLabels {
+                        route: route.as_str(),
+                    })
+                    .clone()
             })
             .observe(seconds);
     }
@@ -236,5 +259,34 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_has_a_handle() {
+        // The enums' last variants index the ends of the handle tables.
+        assert_eq!(Route::Unknown as usize + 1, Route::COUNT);
+        assert_eq!(Outcome::Error as usize + 1, Outcome::COUNT);
+        let metrics = Metrics::new();
+        metrics.request(Route::Unknown, Outcome::Error, 0.001);
+        metrics.request(Route::Blob, Outcome::Mirror, 0.001);
+        metrics.request(Route::Blob, Outcome::Mirror, 0.001);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"hoist_serve_requests_total{route="blob",outcome="mirror"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hoist_serve_requests_total{route="unknown",outcome="error"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hoist_serve_request_duration_seconds_count{route="blob"} 2"#),
+            "{text}"
+        );
     }
 }

@@ -47,6 +47,7 @@ impl State {
             checker: BlobChecker::new(
                 config.blob_check_timeout,
                 config.blob_cache_capacity,
+                config.mirrors.all().len(),
                 Arc::clone(&metrics),
             ),
             upstream: config.upstream,
@@ -139,8 +140,8 @@ async fn handle(
         status = answer.response.status().as_u16(),
         route = answer.route.as_str(),
         outcome = answer.outcome.as_str(),
-        peer = peer.map(|peer| peer.ip().to_canonical().to_string()),
-        client = answer.client.map(|client| client.to_string()),
+        peer = peer.map(|peer| tracing::field::display(peer.ip().to_canonical())),
+        client = answer.client.map(tracing::field::display),
         backend = answer.backend.as_deref(),
         location,
         micros = elapsed.as_micros() as u64,

@@ -26,11 +26,15 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match &cli.command {
-        // The server logs every request at info level (its access log), and may log JSON.
-        cli::Command::Serve(args) => serve::init_logging(cli.verbose, args.log_format),
-        _ => init_logging(cli.verbose),
-    }
+    // The server logs every request at info level (its access log), may log JSON, and writes
+    // its log from a worker thread, flushed when this guard drops at the end of main.
+    let _log_guard = match &cli.command {
+        cli::Command::Serve(args) => Some(serve::init_logging(cli.verbose, args.log_format)),
+        _ => {
+            init_logging(cli.verbose);
+            None
+        }
+    };
     let outcome = match cli.command {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Promote(args) => promote::run(&args),

@@ -12,7 +12,11 @@ use crate::exit::Outcome;
 
 /// Logging for the server: the access log (target `hoist_serve::access`) at info level even
 /// without `-v`, as text or JSON lines on stderr. `HOIST_LOG` overrides.
-pub fn init_logging(verbose: u8, format: LogFormat) {
+///
+/// Lines go through a worker thread that writes them in batches (one `write` for many lines),
+/// so requests never wait on stderr; none is dropped (a full queue makes the logger wait). The
+/// returned guard flushes what is queued when it drops: keep it until the process ends.
+pub fn init_logging(verbose: u8, format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let default = match verbose {
         0 => "warn,hoist=info,hoist_serve=info",
         1 => "info",
@@ -21,9 +25,16 @@ pub fn init_logging(verbose: u8, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOIST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("hoist-serve-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder
@@ -33,6 +44,7 @@ pub fn init_logging(verbose: u8, format: LogFormat) {
             )
             .init(),
     }
+    guard
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<Outcome> {
