@@ -5,10 +5,12 @@
 # - apache2-utils: htpasswd, for a registry with basic auth;
 # - git, tar: `hoist check --base` reads the base revision with them;
 # - zsh, fish, groff-base: the completion scripts and manual pages are checked in them.
+# - containerd: a real client (ctr) pulling through `hoist serve`; the tests start their own
+#   daemon on a private socket, never the system service.
 # and then, through ci/install-mirror-servers.sh, s3s-fs and fake-gcs-server.
 set -euo pipefail
 
-packages=(docker-registry skopeo apache2-utils git tar zsh fish groff-base)
+packages=(docker-registry skopeo apache2-utils git tar zsh fish groff-base containerd)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -9,7 +9,10 @@
 //!   throwaway CA ([`RegistryOptions::with_tls`]). It keeps the access log so tests can count
 //!   requests, and can be killed and restarted on the same storage.
 //! - [`S3Server`] (s3s-fs) and [`GcsServer`] (fake-gcs-server) are object stores for the blob
-//!   mirror tests; `ci/install-mirror-servers.sh` installs both.
+//!   mirror tests; `ci/install-mirror-servers.sh` installs both. [`S3Server::anonymous_view`]
+//!   serves the same buckets without credentials (a public bucket) and logs every request.
+//! - [`ContainerdServer`] runs Debian's `containerd` on a private socket, a real client that
+//!   pulls through `ctr --address`.
 //! - [`Endpoint`] says how to reach a registry (host, scheme, credentials, CA); servers and the
 //!   proxy hand them out.
 //! - [`ImageBuilder`] makes seeded random images: gzip'd tar [`Layer`]s generated on the fly,
@@ -39,7 +42,10 @@ pub use image::{
 };
 pub use proxy::{BlobSelector, FaultProxy, Faults, InjectedFault, ProxiedRequest};
 pub use push::{PushSummary, blob_exists, delete_blob, push, push_blob, push_manifest};
-pub use servers::{AccessLogEntry, GcsServer, RegistryOptions, RegistryServer, S3Server};
+pub use servers::{
+    AccessLogEntry, ContainerdServer, GcsServer, RegistryOptions, RegistryServer, S3Request,
+    S3Server,
+};
 pub use skopeo::skopeo_inspect_raw;
 pub use validate::{
     FetchedManifest, Report, fetch_manifest, hash_blob, validate_copy, validate_tag,

@@ -78,6 +78,16 @@ pub enum Command {
     /// could not be read or written; re-run to finish).
     PromoteFiles(PromoteFilesArgs),
 
+    /// Run the registry.k8s.io redirector: every registry request gets a 307, blobs to the
+    /// mirror of the client's region when it has them, everything else to the upstream.
+    ///
+    /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight. Also serves
+    /// /healthz, Prometheus /metrics, the blobs of file: backends and, with --upstream oci:DIR,
+    /// that layout directory as a read-only registry. One access log line per request on stderr.
+    ///
+    /// Exit codes: 0 stopped by a signal, 2 usage error (bad flag or file, address in use).
+    Serve(ServeArgs),
+
     /// Print a shell completion script for hoist (bash, zsh, fish, elvish, powershell).
     ///
     /// For example `hoist completions bash > /etc/bash_completion.d/hoist`, or
@@ -393,4 +403,78 @@ pub struct SinceArgs {
     /// what that merge added. Default: every edge (the full reconcile).
     #[arg(long, value_name = "REV")]
     pub since: Option<String>,
+}
+
+/// Access log format of `hoist serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` fields on one line.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The registry everything but mirrored blobs is sent to: http(s)://HOST[/PATH] (no trailing
+    /// slash needed), or oci:DIR, a directory of OCI layouts (like oci: destinations) that hoist
+    /// then serves itself as a read-only registry.
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+
+    /// Inserted after /v2/ in upstream URLs: /v2/NAME/... goes to UPSTREAM/v2/P/NAME/...
+    #[arg(long = "upstream-path", value_name = "P", default_value = "")]
+    pub upstream_path: String,
+
+    /// Send cosign signature and attestation tags (manifests/sha256-<hex>.sig, .att) to this
+    /// registry instead of the upstream (with the same --upstream-path).
+    #[arg(long = "signature-upstream", value_name = "URL")]
+    pub signature_upstream: Option<String>,
+
+    #[command(flatten)]
+    pub backends: BackendArgs,
+
+    /// The backend for clients of no region that has one. Default: the first selected backend.
+    #[arg(long = "default-backend", value_name = "NAME", requires = "backends")]
+    pub default_backend: Option<String>,
+
+    /// An IP range file in a cloud's published format: AWS ip-ranges.json or Google Cloud
+    /// cloud.json (repeatable). Places clients in a cloud (aws, gcp) and region, matched with
+    /// the labels cloud and region of the backends.
+    #[arg(long = "ip-ranges", value_name = "FILE")]
+    pub ip_ranges: Vec<PathBuf>,
+
+    /// The cloud the upstream runs in: blob requests of its clients go to the upstream, not to a
+    /// bucket (registry.k8s.io's upstream is Artifact Registry, in gcp). "none" for no cloud.
+    #[arg(long = "upstream-cloud", value_name = "CLOUD", default_value = "gcp")]
+    pub upstream_cloud: String,
+
+    /// Believe X-Forwarded-For from peers in this network (ADDRESS or CIDR, repeatable; without a
+    /// value: from any peer): the client is then its second-to-last entry. Without this flag the
+    /// client is always the peer.
+    #[arg(
+        long = "trusted-load-balancer",
+        value_name = "CIDR",
+        num_args = 0..=1,
+        default_missing_value = "any",
+        action = clap::ArgAction::Append
+    )]
+    pub trusted_load_balancers: Vec<String>,
+
+    /// Address to listen on: HOST:PORT, or :PORT for every interface. Port 0 picks a free port
+    /// (the address is printed on stderr).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Where / redirects.
+    #[arg(long = "info-url", value_name = "URL", default_value = hoist_serve::DEFAULT_INFO_URL)]
+    pub info_url: String,
+
+    /// How many positive blob existence answers are cached.
+    #[arg(long = "blob-cache-size", value_name = "N", default_value_t = hoist_serve::DEFAULT_CACHE_CAPACITY)]
+    pub blob_cache_size: u64,
+
+    /// Format of the access log and other log lines on stderr.
+    #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }

@@ -22,6 +22,7 @@ mod registries;
 mod rehearse;
 mod report;
 mod revision;
+mod serve;
 mod snapshot;
 
 use std::process::ExitCode;
@@ -30,7 +31,15 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.verbose);
+    // The server logs every request at info level (its access log), may log JSON, and writes
+    // its log from a worker thread, flushed when this guard drops at the end of main.
+    let _log_guard = match &cli.command {
+        cli::Command::Serve(args) => Some(serve::init_logging(cli.verbose, args.log_format)),
+        _ => {
+            init_logging(cli.verbose);
+            None
+        }
+    };
     let outcome = match cli.command {
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Promote(args) => promote::run(&args),
@@ -40,6 +49,7 @@ fn main() -> ExitCode {
         cli::Command::Completions(args) => docs::completions(&args),
         cli::Command::Man(args) => docs::man(&args),
         cli::Command::PromoteFiles(args) => files::promote(&args),
+        cli::Command::Serve(args) => serve::run(&args),
     };
     match outcome {
         Ok(outcome) => outcome.into(),

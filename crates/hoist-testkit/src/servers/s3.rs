@@ -24,35 +24,100 @@ pub(crate) const INSTALL_HINT: &str = "run ci/install-mirror-servers.sh to insta
 ///
 /// Buckets are directories of [`S3Server::data_dir`] and objects plain files in them
 /// ([`S3Server::object_path`]), so tests can corrupt or delete objects behind the server's back.
+///
+/// [`S3Server::anonymous_view`] starts a second server over the same data that takes no
+/// credentials, like a public-read bucket that clients are redirected to, and logs every
+/// request it routes ([`S3Server::requests`]).
 #[derive(Debug)]
 pub struct S3Server {
     /// Declared first: fields drop in order, so the process dies before its data goes.
     process: ServerProcess,
-    /// Holds the buckets; removed on drop.
-    directory: tempfile::TempDir,
+    /// Holds the buckets; removed on drop (unless this server is a view of another's).
+    directory: DataDirectory,
     log: Arc<Log>,
     port: u16,
     access_key: String,
     secret_key: String,
 }
 
+/// The data of a server: its own, or another server's (an anonymous view).
+#[derive(Debug)]
+enum DataDirectory {
+    Owned(tempfile::TempDir),
+    Shared(PathBuf),
+}
+
+impl DataDirectory {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Owned(directory) => directory.path(),
+            Self::Shared(path) => path,
+        }
+    }
+}
+
+/// One S3 operation an anonymous server routed, from its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Request {
+    /// `GetObject`, `HeadObject`, ...
+    pub operation: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+}
+
+impl S3Request {
+    /// Parses s3s's `resolved route, op: GetObject, s3_path: Object { bucket: "b", key: "k" }`.
+    pub fn parse(line: &str) -> Option<Self> {
+        let (_, rest) = line.split_once("resolved route, op: ")?;
+        let (operation, rest) = rest.split_once(", s3_path: Object { bucket: \"")?;
+        let (bucket, rest) = rest.split_once("\", key: \"")?;
+        let (key, _) = rest.split_once("\" }")?;
+        Some(Self {
+            operation: operation.to_owned(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+}
+
 impl S3Server {
     /// Starts `s3s-fs` on `127.0.0.1` at a port of its choosing and waits until it listens.
     pub fn start() -> Result<Self> {
-        let program = find_program()?;
         let directory = tempfile::Builder::new()
             .prefix("hoist-s3-")
             .tempdir()
             .map_err(|source| Error::io(std::env::temp_dir(), source))?;
         let access_key = format!("hoist{}", random_hex(8));
         let secret_key = random_hex(20);
+        Self::launch(DataDirectory::Owned(directory), access_key, secret_key)
+    }
+
+    /// Starts another `s3s-fs` over this server's data with no authentication: anyone may read
+    /// (and write) anonymously, as clients read a public bucket. It logs each request it routes.
+    pub fn anonymous_view(&self) -> Result<Self> {
+        Self::launch(
+            DataDirectory::Shared(self.directory.path().to_path_buf()),
+            String::new(),
+            String::new(),
+        )
+    }
+
+    fn launch(directory: DataDirectory, access_key: String, secret_key: String) -> Result<Self> {
+        let program = find_program()?;
         let mut command = Command::new(&program);
-        command
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .args(["--access-key", &access_key, "--secret-key", &secret_key])
-            .arg(directory.path())
-            // It logs its address at info level only.
-            .env("RUST_LOG", "s3s_fs=info");
+        command.args(["--host", "127.0.0.1", "--port", "0"]);
+        if access_key.is_empty() {
+            // Its address is logged at info level; every routed request at debug level.
+            command.env("RUST_LOG", "s3s_fs=info,s3s::ops=debug");
+        } else {
+            command
+                .args(["--access-key", &access_key, "--secret-key", &secret_key])
+                // It logs its address at info level only.
+                .env("RUST_LOG", "s3s_fs=info");
+        }
+        command.arg(directory.path());
         let log = Arc::<Log>::default();
         let program_name = program.display().to_string();
         let (process, port) = ServerProcess::start(command, &program_name, &log, running_port)?;
@@ -64,6 +129,16 @@ impl S3Server {
             access_key,
             secret_key,
         })
+    }
+
+    /// The requests an [`S3Server::anonymous_view`] routed so far, once its log went quiet
+    /// (a server with credentials does not log them: empty).
+    pub fn requests(&self) -> Vec<S3Request> {
+        self.log
+            .settled_lines()
+            .iter()
+            .filter_map(|line| S3Request::parse(line))
+            .collect()
     }
 
     /// `http://127.0.0.1:PORT`, for a client's endpoint URL (path-style addressing).
@@ -154,6 +229,23 @@ fn running_port(line: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_routed_requests() {
+        let line = r#"  2026-12-04T13:59:11.706095Z DEBUG s3s::ops: resolved route, op: GetObject, s3_path: Object { bucket: "b", key: "containers/images/sha256:abc" }"#;
+        assert_eq!(
+            S3Request::parse(line),
+            Some(S3Request {
+                operation: "GetObject".into(),
+                bucket: "b".into(),
+                key: "containers/images/sha256:abc".into(),
+            })
+        );
+        assert_eq!(
+            S3Request::parse("resolved route, op: ListBuckets, s3_path: Root"),
+            None
+        );
+    }
 
     #[test]
     fn finds_the_port() {

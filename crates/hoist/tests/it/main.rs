@@ -12,4 +12,5 @@ mod mirrors;
 mod promote;
 mod rehearse;
 mod snapshot;
+mod serve;
 mod support;
