@@ -11,8 +11,12 @@
 //!
 //! Errors are [`StoreError`]s, classified so callers can tell a missing object from a refusal, a rate
 //! limit (with its `Retry-After`) or a digest mismatch (which is never retried silently).
+//!
+//! Network backends time out on silence, never on duration: [`idle`] holds the pieces they share
+//! ([`idle::Activity`], [`idle::watch`], [`idle::IdleStream`], the [`idle::IdleTimeout`] error).
 
 mod error;
+pub mod idle;
 mod verify;
 
 use std::collections::BTreeMap;
