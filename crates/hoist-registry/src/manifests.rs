@@ -123,6 +123,12 @@ pub(crate) async fn fetch(
     let claimed = content_digest(response.headers());
     let header_type = content_type(response.headers());
     let bytes = read_limited(response, MAX_MANIFEST_BYTES, &subject).await?;
+    unambiguous(
+        &subject,
+        header_type.as_deref().unwrap_or(""),
+        &bytes,
+        StoreErrorKind::Protocol,
+    )?;
     let media_type = media_type(header_type, &bytes).ok_or_else(|| {
         StoreError::new(
             StoreErrorKind::Protocol,
@@ -148,6 +154,26 @@ pub(crate) async fn fetch(
         }
     }
     Ok(Some(manifest))
+}
+
+/// Refuses a manifest that could be read as an image by one client and as an index by another
+/// (its `mediaType` field contradicts its `Content-Type`, or it holds both `manifests` and
+/// `layers`: CVE-2021-41190). Bytes that are not JSON are left for the reader to refuse.
+fn unambiguous(
+    subject: &str,
+    media_type: &str,
+    bytes: &[u8],
+    kind: StoreErrorKind,
+) -> Result<(), StoreError> {
+    match hoist_oci::manifest_kind(media_type, bytes) {
+        Ok(_) | Err(hoist_oci::AmbiguousManifest::NotJson(_)) => Ok(()),
+        Err(error) => {
+            Err(
+                StoreError::new(kind, subject, format!("refusing the manifest: {error}"))
+                    .with_source(error),
+            )
+        }
+    }
 }
 
 /// The registry's `Content-Type`, unless it is a generic one; then the `mediaType` field.
@@ -194,6 +220,12 @@ pub(crate) async fn push(
             size,
         ));
     }
+    unambiguous(
+        &subject,
+        &manifest.media_type,
+        &manifest.bytes,
+        StoreErrorKind::Rejected,
+    )?;
     let request = request(transport, Method::PUT, repository, reference)
         .header(CONTENT_TYPE, &manifest.media_type)
         .body(manifest.bytes.clone());
