@@ -31,7 +31,10 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
     let config = registries::config(&args.registries)?;
     let runtime = registries::runtime()?;
     let opened = runtime
-        .block_on(mirrors::open(&args.backends))?
+        .block_on(mirrors::open(
+            &args.backends,
+            &registries::mirror_options(&args.registries.network),
+        ))?
         .expect("--backends was given");
     let edges = match inputs::load_edges(&inputs) {
         Ok(edges) => edges,
