@@ -7,9 +7,11 @@ mod gcs;
 mod process;
 mod registry;
 mod s3;
+mod silent;
 mod tls;
 
 pub use gcs::GcsServer;
 pub use process::AccessLogEntry;
 pub use registry::{RegistryOptions, RegistryServer};
 pub use s3::S3Server;
+pub use silent::SilentServer;
