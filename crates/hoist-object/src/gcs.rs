@@ -82,7 +82,11 @@ impl GcsMirror {
         };
         // No read timeout: reqwest's counts from the start of a request and would cut a large
         // upload; silence is watched per request instead (`network::send`).
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder();
+        // The kernel gives up a connection whose sent bytes stay unacknowledged for the idle period.
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let builder = builder.tcp_user_timeout(options.timeouts.idle);
+        let http = builder
             .connect_timeout(options.timeouts.connect)
             .build()
             .map_err(|error| {

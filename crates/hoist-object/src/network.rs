@@ -111,12 +111,14 @@ impl HttpConnector for IdleConnector {
     }
 }
 
-/// A request body passed on in pieces of at most [`PIECE`] bytes, each marking activity.
+/// A request body passed on in pieces of at most [`PIECE`] bytes, each marking activity; its end
+/// is recorded too ([`Activity::body_sent`]).
 struct Pieces {
     inner: SdkBody,
     /// The rest of a frame larger than a piece.
     pending: Bytes,
     activity: Activity,
+    sent: u64,
 }
 
 impl Pieces {
@@ -125,13 +127,21 @@ impl Pieces {
             inner,
             pending: Bytes::new(),
             activity,
+            sent: 0,
         }
     }
 
     fn piece(&mut self) -> Frame<Bytes> {
         let length = self.pending.len().min(PIECE);
-        self.activity.touch();
-        Frame::data(self.pending.split_to(length))
+        self.sent += length as u64;
+        let piece = self.pending.split_to(length);
+        if self.pending.is_empty() && self.inner.is_end_stream() {
+            // The HTTP stack may never ask again once it sent the announced length.
+            self.activity.body_sent(self.sent);
+        } else {
+            self.activity.touch();
+        }
+        Frame::data(piece)
     }
 }
 
@@ -155,7 +165,10 @@ impl Body for Pieces {
                 Err(frame) => Poll::Ready(Some(Ok(frame))),
             },
             Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                self.activity.body_sent(self.sent);
+                Poll::Ready(None)
+            }
             Poll::Pending => Poll::Pending,
         }
     }

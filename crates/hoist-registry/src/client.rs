@@ -182,7 +182,13 @@ impl Transport {
             })?;
             certificates.extend(bundle);
         }
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder();
+        // The kernel gives up a connection whose sent bytes stay unacknowledged (or unsent behind
+        // a closed window) for the idle period: silence on the wire, which we cannot see from here
+        // while an upload drains from the socket buffers.
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let builder = builder.tcp_user_timeout(options.timeouts.idle);
+        let http = builder
             .user_agent(options.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             // No read timeout: reqwest's counts from the start of the request, so it would cut

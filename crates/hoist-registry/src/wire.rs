@@ -28,7 +28,7 @@ impl Outgoing {
     pub(crate) fn into_body(self, activity: &Activity) -> (reqwest::Body, Option<u64>) {
         match self {
             Self::Bytes(bytes) if bytes.len() <= PIECE => {
-                activity.touch();
+                activity.body_sent(bytes.len() as u64);
                 (reqwest::Body::from(bytes), None)
             }
             Self::Bytes(bytes) => {

@@ -11,10 +11,15 @@
 //!   the activity has been still for the idle period.
 //! - [`IdleStream`]: a response body that fails when no chunk arrives for the idle period.
 //!
-//! A byte "moves" when the HTTP stack takes it from us or gives it to us. Bytes still in the
-//! kernel's socket buffers (a few MiB at most) are invisible here, so a link slower than about
-//! (socket buffer / idle timeout) can look silent at the end of an upload; the default idle
-//! timeout leaves a wide margin for that.
+//! A byte "moves" when the HTTP stack takes it from us or gives it to us. Bytes the operating
+//! system still holds in its socket buffers are invisible here: the kernel accepts up to a few MiB
+//! of an upload at once and then needs time to put them on a slow link. So once a request body
+//! was handed over entirely ([`Activity::body_sent`]), the wait for the answer also allows the
+//! time those buffers need to drain at [`DRAIN_RATE_FLOOR`] (at most [`MAX_BUFFERED`] bytes):
+//! a slow but steady upload is never cut at its end, and a server that swallowed a large body
+//! and went silent is still given up, a little later. (Where the platform allows it, the
+//! backends also set `TCP_USER_TIMEOUT`, so the kernel itself gives up a connection whose sent
+//! bytes stay unacknowledged for the idle period.)
 //!
 //! The failure is an [`IdleTimeout`] error, kept as the source of the backend's own error so that
 //! callers can recognise it ([`IdleTimeout::is_cause_of`]): an idle timeout already waited the
@@ -65,6 +70,13 @@ impl IdleTimeout {
     }
 }
 
+/// The slowest drain of socket buffers allowed for after a body was handed over: 128 KiB/s.
+pub const DRAIN_RATE_FLOOR: u64 = 128 * 1024;
+
+/// The most bytes the operating system is assumed to hold in its buffers for one connection
+/// (Linux grows a socket's send buffer to 4 MiB by default; the peer's receive window adds some).
+pub const MAX_BUFFERED: u64 = 8 * 1024 * 1024;
+
 /// When a byte last moved; clones share the clock.
 #[derive(Debug, Clone)]
 pub struct Activity {
@@ -76,6 +88,8 @@ struct Clock {
     origin: Instant,
     /// Nanoseconds from `origin` to the last movement.
     last: AtomicU64,
+    /// Bytes of the request body once it was handed over entirely, else `u64::MAX`.
+    body: AtomicU64,
 }
 
 impl Activity {
@@ -85,6 +99,7 @@ impl Activity {
             inner: Arc::new(Clock {
                 origin: Instant::now(),
                 last: AtomicU64::new(0),
+                body: AtomicU64::new(u64::MAX),
             }),
         }
     }
@@ -95,9 +110,27 @@ impl Activity {
         self.inner.last.fetch_max(elapsed, Ordering::Relaxed);
     }
 
+    /// Records that the request body, `bytes` long, was handed over entirely (now).
+    pub fn body_sent(&self, bytes: u64) {
+        self.inner.body.store(bytes, Ordering::Relaxed);
+        self.touch();
+    }
+
     /// When bytes last moved.
     pub fn last(&self) -> Instant {
         self.inner.origin + Duration::from_nanos(self.inner.last.load(Ordering::Relaxed))
+    }
+
+    /// When silence becomes a timeout: `idle` after the last movement, plus, once a body was
+    /// handed over entirely, the time the operating system may need to put it on the wire.
+    pub fn deadline(&self, idle: Duration) -> Instant {
+        let body = self.inner.body.load(Ordering::Relaxed);
+        let drain = if body == u64::MAX {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(body.min(MAX_BUFFERED) as f64 / DRAIN_RATE_FLOOR as f64)
+        };
+        self.last() + idle + drain
     }
 }
 
@@ -116,11 +149,11 @@ pub async fn watch<F: Future>(
 ) -> Result<F::Output, IdleTimeout> {
     let mut future = std::pin::pin!(future);
     loop {
-        let deadline = activity.last() + idle;
+        let deadline = activity.deadline(idle);
         tokio::select! {
             output = &mut future => return Ok(output),
             () = tokio::time::sleep_until(deadline.into()) => {
-                if activity.last() + idle <= Instant::now() {
+                if activity.deadline(idle) <= Instant::now() {
                     return Err(IdleTimeout::new(idle));
                 }
             }
@@ -128,28 +161,48 @@ pub async fn watch<F: Future>(
     }
 }
 
-/// A stream that touches `activity` with every item it passes on: what a request body is wrapped
-/// in, so that the wait for the response knows the upload is moving.
+/// A request body stream that touches `activity` with every chunk it passes on, and tells it
+/// when the body ended ([`Activity::body_sent`]): so that the wait for the response knows the
+/// upload is moving.
 #[derive(Debug)]
 pub struct Touching<S> {
     inner: S,
     activity: Activity,
+    sent: u64,
 }
 
 impl<S> Touching<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, activity: Activity) -> Self {
-        Self { inner, activity }
+        Self {
+            inner,
+            activity,
+            sent: 0,
+        }
     }
 }
 
-impl<S: Stream + Unpin> Stream for Touching<S> {
+impl<S, T, E> Stream for Touching<S>
+where
+    S: Stream<Item = Result<T, E>> + Unpin,
+    T: AsRef<[u8]>,
+{
     type Item = S::Item;
 
     fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<S::Item>> {
         let polled = Pin::new(&mut self.inner).poll_next(context);
-        if let Poll::Ready(Some(_)) = polled {
-            self.activity.touch();
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.sent += chunk.as_ref().len() as u64;
+                self.activity.touch();
+                // A stream that knows it is done now: the HTTP stack may never ask again once it
+                // sent the announced length.
+                if self.inner.size_hint().1 == Some(0) {
+                    self.activity.body_sent(self.sent);
+                }
+            }
+            Poll::Ready(None) => self.activity.body_sent(self.sent),
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
         }
         polled
     }
@@ -264,6 +317,21 @@ mod tests {
         assert_eq!(silent, Err(IdleTimeout::new(idle)));
         let elapsed = started.elapsed();
         assert!(elapsed >= idle && elapsed < idle * 4, "{elapsed:?}");
+    }
+
+    #[test]
+    fn a_body_handed_over_adds_time_to_drain() {
+        let activity = Activity::new();
+        let idle = Duration::from_secs(1);
+        assert_eq!(activity.deadline(idle), activity.last() + idle);
+        activity.body_sent(DRAIN_RATE_FLOOR * 3);
+        assert_eq!(
+            activity.deadline(idle),
+            activity.last() + idle + Duration::from_secs(3)
+        );
+        activity.body_sent(u64::MAX - 1);
+        let most = Duration::from_secs(MAX_BUFFERED / DRAIN_RATE_FLOOR);
+        assert_eq!(activity.deadline(idle), activity.last() + idle + most);
     }
 
     #[tokio::test]

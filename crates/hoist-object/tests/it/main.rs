@@ -5,6 +5,7 @@
 mod backends;
 mod catalogue;
 mod suite;
+mod timeouts;
 
 use bytes::Bytes;
 use hoist_oci::Digest;

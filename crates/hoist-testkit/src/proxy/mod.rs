@@ -112,9 +112,8 @@ impl FaultProxy {
         let listen = options
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|source| Error::Spawn {
+        let listener =
+            listener(listen, faults.bandwidth.is_some()).map_err(|source| Error::Spawn {
                 program: "fault proxy listener".to_owned(),
                 source,
             })?;
@@ -189,6 +188,26 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.accept_loop.abort();
     }
+}
+
+/// The receive buffer of a bandwidth-capped proxy's connections: about what a real link holds in
+/// flight. Loopback's default (autotuned to megabytes) would let a client write megabytes that the
+/// paced link then takes many seconds to deliver, a silence no real link shows.
+const LINK_BUFFER: u32 = 64 * 1024;
+
+/// Listens on `address`, with small receive buffers when the link is paced.
+fn listener(address: SocketAddr, paced: bool) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    if paced {
+        // Accepted connections inherit it.
+        socket.set_recv_buffer_size(LINK_BUFFER)?;
+    }
+    socket.bind(address)?;
+    socket.listen(1024)
 }
 
 /// One connection's link: a pacer per direction when bandwidth is capped.
