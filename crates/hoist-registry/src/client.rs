@@ -518,13 +518,7 @@ impl Transport {
         body: Option<Outgoing>,
     ) -> Result<Response, StoreError> {
         let subject = subject(url);
-        let permit = self.limiter.acquire(kind).await.map_err(|_| {
-            StoreError::new(
-                StoreErrorKind::Io,
-                &subject,
-                "the registry store is shutting down",
-            )
-        })?;
+        let permit = self.limiter.acquire(kind).await;
         let made = self.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(budget) = self.options.max_requests
             && made >= budget

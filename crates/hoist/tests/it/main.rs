@@ -5,5 +5,6 @@ mod check_corpus;
 mod check_plain;
 mod example;
 mod mirrors;
+mod network;
 mod promote;
 mod support;
