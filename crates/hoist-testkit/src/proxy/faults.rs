@@ -123,7 +123,7 @@ impl Faults {
     /// Whether (and where) to stall a blob body of `length` bytes.
     pub(crate) fn stall_at(&self, length: Option<u64>) -> Option<u64> {
         let stall = self.stall?;
-        (!length.is_some_and(|length| length <= stall)).then_some(stall)
+        length.is_none_or(|length| length > stall).then_some(stall)
     }
 
     /// Answer 429 to requests over `quota`.

@@ -81,7 +81,7 @@ async fn the_idle_timeout_flag_gives_up_a_silent_registry() {
             hoist(
                 &dir,
                 &["snapshot", &format!("{host}/app"), "--idle-timeout", "1"],
-                &[host.clone()],
+                std::slice::from_ref(&host),
             )
         }
     })
