@@ -47,6 +47,8 @@ pub async fn run(arguments: ProxyArguments) -> anyhow::Result<()> {
         arguments.rtt_ms,
         arguments.bandwidth_mb
     );
-    tokio::signal::ctrl_c().await.context("waiting for a signal")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for a signal")?;
     Ok(())
 }
