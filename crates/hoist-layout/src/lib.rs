@@ -164,7 +164,8 @@ impl LayoutStore {
                 .map(|descriptor| descriptor.media_type.clone())
         });
         if let Some(media_type) = &listed {
-            unambiguous(&path, media_type, &bytes, StoreErrorKind::Protocol)?;
+            let subject = path.display().to_string();
+            RawManifest::check_unambiguous(&subject, media_type, &bytes, StoreErrorKind::Protocol)?;
         }
         Ok(listed
             .or_else(|| sniff_media_type(&bytes))
@@ -206,26 +207,6 @@ async fn write_index(path: &Path, index: &ImageIndex) -> Result<(), StoreError> 
         )
     })?;
     files::write_atomic(path, &bytes).await
-}
-
-/// Refuses a manifest that could be read as an image and as an index (CVE-2021-41190): its
-/// `mediaType` contradicts the type it is listed or pushed with, or it has both `manifests` and
-/// `layers`. Bytes that are not JSON are left for the reader to refuse.
-fn unambiguous(
-    subject: &Path,
-    media_type: &str,
-    bytes: &[u8],
-    kind: StoreErrorKind,
-) -> Result<(), StoreError> {
-    match hoist_oci::manifest_kind(media_type, bytes) {
-        Ok(_) | Err(hoist_oci::AmbiguousManifest::NotJson(_)) => Ok(()),
-        Err(error) => Err(StoreError::new(
-            kind,
-            subject.display().to_string(),
-            format!("refusing the manifest: {error}"),
-        )
-        .with_source(error)),
-    }
 }
 
 fn verify_bytes(path: &Path, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
@@ -320,8 +301,8 @@ impl Source for LayoutStore {
                     )
                 })?;
                 verify_bytes(&path, &digest, &bytes)?;
-                unambiguous(
-                    &path,
+                RawManifest::check_unambiguous(
+                    &path.display().to_string(),
                     &descriptor.media_type,
                     &bytes,
                     StoreErrorKind::Protocol,
@@ -433,8 +414,8 @@ impl Sink for LayoutStore {
                 subject, &claimed, size, &actual, size,
             ));
         }
-        unambiguous(
-            Path::new(&subject),
+        RawManifest::check_unambiguous(
+            &subject,
             &manifest.media_type,
             &manifest.bytes,
             StoreErrorKind::Rejected,

@@ -26,6 +26,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
+pub use hoist_store::idle::Timeouts;
 use hoist_store::idle::{self, Activity, IdleStream, IdleTimeout, Touching};
 use http_body::{Body, Frame, SizeHint};
 
@@ -34,25 +35,6 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Request bodies are handed to the HTTP stack in pieces of at most this size, so that a slow
 /// upload keeps showing progress.
 const PIECE: usize = 64 * 1024;
-
-/// The timeouts of one backend's requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Establishing a connection, TLS included.
-    pub connect: Duration,
-    /// The longest silence: no byte sent or received for this long fails the request, or the
-    /// body being read. A transfer may last as long as it needs while bytes keep moving.
-    pub idle: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(30),
-            idle: Duration::from_secs(60),
-        }
-    }
-}
 
 // --- S3: an HTTP client for the AWS SDK ---------------------------------------------------------
 

@@ -123,7 +123,8 @@ pub(crate) async fn fetch(
     let claimed = content_digest(response.headers());
     let header_type = content_type(response.headers());
     let bytes = read_limited(response, MAX_MANIFEST_BYTES, &subject).await?;
-    unambiguous(
+    // An image to one client and an index to another is refused (CVE-2021-41190).
+    RawManifest::check_unambiguous(
         &subject,
         header_type.as_deref().unwrap_or(""),
         &bytes,
@@ -154,26 +155,6 @@ pub(crate) async fn fetch(
         }
     }
     Ok(Some(manifest))
-}
-
-/// Refuses a manifest that could be read as an image by one client and as an index by another
-/// (its `mediaType` field contradicts its `Content-Type`, or it holds both `manifests` and
-/// `layers`: CVE-2021-41190). Bytes that are not JSON are left for the reader to refuse.
-fn unambiguous(
-    subject: &str,
-    media_type: &str,
-    bytes: &[u8],
-    kind: StoreErrorKind,
-) -> Result<(), StoreError> {
-    match hoist_oci::manifest_kind(media_type, bytes) {
-        Ok(_) | Err(hoist_oci::AmbiguousManifest::NotJson(_)) => Ok(()),
-        Err(error) => {
-            Err(
-                StoreError::new(kind, subject, format!("refusing the manifest: {error}"))
-                    .with_source(error),
-            )
-        }
-    }
 }
 
 /// The registry's `Content-Type`, unless it is a generic one; then the `mediaType` field.
@@ -220,7 +201,7 @@ pub(crate) async fn push(
             size,
         ));
     }
-    unambiguous(
+    RawManifest::check_unambiguous(
         &subject,
         &manifest.media_type,
         &manifest.bytes,

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use hoist_store::idle::Timeouts;
+
 use crate::credentials::RegistryCredentials;
 
 /// How requests to one registry host are made. `Default` gives verified TLS, anonymous access,
@@ -102,25 +104,6 @@ impl Default for Concurrency {
         Self {
             adaptive: true,
             initial: 8,
-        }
-    }
-}
-
-/// Timeouts of one request. None of them limits how long a transfer takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Establishing a connection, TLS included.
-    pub connect: Duration,
-    /// The longest silence: no byte sent or received for this long fails the request (or the
-    /// body being read). A large blob can take as long as it needs while bytes keep moving.
-    pub idle: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(30),
-            idle: Duration::from_secs(60),
         }
     }
 }

@@ -70,6 +70,26 @@ impl IdleTimeout {
     }
 }
 
+/// The timeouts of a network backend's requests. None of them limits how long a transfer takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing a connection, TLS included.
+    pub connect: Duration,
+    /// The longest silence: no byte sent or received for this long fails the request, or the
+    /// body being read. A transfer may last as long as it needs while bytes keep moving.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    /// 30 s to connect, 60 s of silence.
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
 /// The slowest drain of socket buffers allowed for after a body was handed over: 128 KiB/s.
 pub const DRAIN_RATE_FLOOR: u64 = 128 * 1024;
 

@@ -56,6 +56,29 @@ impl RawManifest {
     }
 }
 
+impl RawManifest {
+    /// Refuses (as an error of `kind` about `subject`) manifest `bytes` that could be read both as
+    /// an image and as an index when they come with `media_type`: a `mediaType` field that
+    /// contradicts it, or both `manifests` and `layers` (CVE-2021-41190, see
+    /// [`hoist_oci::manifest_kind`]). Bytes that are not JSON are left for the reader to refuse.
+    pub fn check_unambiguous(
+        subject: &str,
+        media_type: &str,
+        bytes: &[u8],
+        kind: StoreErrorKind,
+    ) -> Result<(), StoreError> {
+        match hoist_oci::manifest_kind(media_type, bytes) {
+            Ok(_) | Err(hoist_oci::AmbiguousManifest::NotJson(_)) => Ok(()),
+            Err(error) => {
+                Err(
+                    StoreError::new(kind, subject, format!("refusing the manifest: {error}"))
+                        .with_source(error),
+                )
+            }
+        }
+    }
+}
+
 impl Debug for RawManifest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawManifest")
