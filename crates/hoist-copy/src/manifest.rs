@@ -3,7 +3,7 @@
 //! Only `config`, `layers`, `manifests` and `subject` are parsed; everything else is ignored, and the
 //! bytes are always pushed unchanged, so unknown fields survive the copy.
 
-use hoist_oci::{Digest, media_types};
+use hoist_oci::Digest;
 use serde::Deserialize;
 
 /// Layers that registries do not hold (their bytes live at the `urls` they name), so they are not
@@ -54,15 +54,17 @@ pub fn is_foreign(media_type: &str) -> bool {
     media_type == DOCKER_FOREIGN_LAYER || media_type.starts_with(OCI_NONDISTRIBUTABLE_PREFIX)
 }
 
-/// Parses `bytes`, whose media type the store reported as `media_type`.
+/// Parses `bytes`, whose media type the store reported as `media_type`. A document that could be
+/// read as both an image and an index is refused ([`hoist_oci::manifest_kind`]).
 pub fn references(media_type: &str, bytes: &[u8]) -> Result<References, String> {
+    let kind = hoist_oci::manifest_kind(media_type, bytes).map_err(|error| error.to_string())?;
     let fields: Fields = serde_json::from_slice(bytes).map_err(|error| error.to_string())?;
     let media_type = fields.media_type.as_deref().unwrap_or(media_type);
     let mut references = References {
         subject: fields.subject,
         ..References::default()
     };
-    if media_types::is_index(media_type) || fields.manifests.is_some() {
+    if kind == hoist_oci::ManifestKind::Index {
         references.children = fields.manifests.unwrap_or_default();
         return Ok(references);
     }
@@ -83,6 +85,8 @@ pub fn references(media_type: &str, bytes: &[u8]) -> Result<References, String> 
 
 #[cfg(test)]
 mod tests {
+    use hoist_oci::media_types;
+
     use super::*;
 
     const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -117,6 +121,14 @@ mod tests {
         assert_eq!(references.children.len(), 1);
         assert_eq!(references.children[0].size, 10);
         assert!(references.blobs.is_empty());
+    }
+
+    #[test]
+    fn refuses_an_image_manifest_that_lists_manifests() {
+        // CVE-2021-41190: served as an image, read as an index by whoever looks at `manifests`.
+        let json = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{A}","size":10}}]}}"#);
+        let error = references(media_types::OCI_MANIFEST, json.as_bytes()).unwrap_err();
+        assert!(error.contains("CVE-2021-41190"), "{error}");
     }
 
     #[test]

@@ -138,14 +138,18 @@ pub(crate) async fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), Stor
     temp.persist(target).await
 }
 
-/// Copies `source` to `target` through a temp file (for a mount when hard links fail).
-pub(crate) async fn copy_atomic(source: &Path, target: &Path) -> Result<(), StoreError> {
-    let directory = target.parent().unwrap_or(Path::new("."));
-    let temp = TempFile::new(directory);
-    tokio::fs::copy(source, temp.path())
-        .await
-        .map_err(|error| io_error(source, error))?;
-    temp.persist(target).await
+/// Copies the blob `source` to `target` (for a mount when hard links fail) the way every blob is
+/// written: through a temp file, hashed and checked against `digest`, synced, then renamed. A
+/// corrupted source is refused, not spread.
+pub(crate) async fn copy_verified(
+    source: &Path,
+    target: &Path,
+    digest: &Digest,
+) -> Result<(), StoreError> {
+    let size = file_size(source)
+        .await?
+        .ok_or_else(|| StoreError::not_found(source.display().to_string()))?;
+    write_verified(target, digest, size, read_stream(source).await?).await
 }
 
 /// The file at `path` as a stream of chunks of at most [`CHUNK_SIZE`] bytes.
@@ -202,4 +206,38 @@ async fn sync_directory(directory: &Path) {
 
 pub(crate) fn io_error(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::io(path.display().to_string(), source)
+}
+
+#[cfg(test)]
+mod tests {
+    use hoist_store::StoreErrorKind;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn verified_copies_refuse_corrupted_sources() {
+        let directory = tempfile::tempdir().unwrap();
+        let source = directory.path().join("source");
+        std::fs::write(&source, b"blob bytes").unwrap();
+        let good = directory.path().join("good");
+        copy_verified(&source, &good, &Digest::of(b"blob bytes"))
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&good).unwrap(), b"blob bytes");
+
+        // The source no longer holds what its name says: nothing is written.
+        std::fs::write(&source, b"blob bytez").unwrap();
+        let bad = directory.path().join("bad");
+        let error = copy_verified(&source, &bad, &Digest::of(b"blob bytes"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), StoreErrorKind::DigestMismatch);
+        assert!(!bad.exists());
+        let leftovers: Vec<_> = std::fs::read_dir(directory.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temp file left behind");
+    }
 }

@@ -11,20 +11,25 @@
 //! ```
 //!
 //! so `skopeo copy oci:PATH/foo/bar:TAG …` reads what hoist wrote. Repository names must be valid
-//! [`RepositoryPath`]s (no `..`, no leading `/`), so a layout never writes outside its root.
+//! [`RepositoryPath`]s (no `..`, no leading `/`), so a layout never writes outside its root, and
+//! none of their components may be a name a layout keeps for itself (`blobs`, `index.json`,
+//! `oci-layout`): `foo/blobs` would land inside `foo`'s layout.
 //!
 //! Writes are crash-safe: every blob goes to a `.tmp-…` file in `blobs/sha256/`, hashed on the way,
 //! synced, and renamed to its digest only when size and digest match; `index.json` is replaced by
-//! rename too. Updates of one repository's `index.json` are serialised, so concurrent tag pushes
-//! within one process keep every tag. (Two *processes* writing one layout are not coordinated.)
+//! rename too. Updates of one repository's `index.json` are serialised per canonical directory
+//! ([`canonical_directory`]: `oci:out/prod` and `oci:./out/prod` are one layout), so concurrent
+//! tag pushes within one process keep every tag, whichever store and spelling they go through.
+//! (Two *processes* writing one layout are not coordinated.) Manifests are checked to be
+//! unambiguously an image or an index ([`hoist_oci::manifest_kind`]) when read and written.
 //!
 //! All failures are [`StoreError`]s: this crate has no error type of its own, because the trait
 //! methods are its whole API and [`StoreErrorKind`] already says what callers branch on.
 
 mod files;
 mod index;
+mod paths;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +37,8 @@ use hoist_oci::{Digest, Reference, RepositoryPath, Tag};
 use hoist_store::{
     ByteStream, ManifestHead, RawManifest, Sink, Source, StoreError, StoreErrorKind, TagListing,
 };
+
+pub use crate::paths::canonical_directory;
 
 use crate::files::{file_size, io_error, read_small, read_stream};
 use crate::index::{
@@ -41,9 +48,10 @@ use crate::index::{
 /// A directory of OCI image layouts, one per repository. See the [crate] docs.
 #[derive(Debug)]
 pub struct LayoutStore {
+    /// The root as given (for messages).
     root: PathBuf,
-    /// One lock per repository, held while `index.json` is read, changed and replaced.
-    index_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The root as [`canonical_directory`] resolves it (for locks).
+    canonical: PathBuf,
 }
 
 impl LayoutStore {
@@ -52,25 +60,38 @@ impl LayoutStore {
     pub fn open(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
-            index_locks: std::sync::Mutex::default(),
+            canonical: canonical_directory(root),
         }
     }
 
-    /// The root directory.
+    /// The root directory, as given.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The root directory, absolute with links resolved: equal for every spelling of one layout.
+    pub fn canonical_root(&self) -> &Path {
+        &self.canonical
+    }
+
     /// The layout directory of `repository`; refuses names that are not repository paths, which
-    /// is what keeps every path below the root.
+    /// is what keeps every path below the root, and names that would land inside another
+    /// repository's layout (a component `blobs`, `index.json` or `oci-layout`).
     pub fn repository_dir(&self, repository: &str) -> Result<PathBuf, StoreError> {
+        let subject = || format!("{}/{repository}", self.describe());
         let path = RepositoryPath::parse(repository).map_err(|error| {
-            StoreError::new(
-                StoreErrorKind::Rejected,
-                format!("{}/{repository}", self.describe()),
-                error.to_string(),
-            )
+            StoreError::new(StoreErrorKind::Rejected, subject(), error.to_string())
         })?;
+        if let Some(reserved) = paths::reserved_component(repository) {
+            return Err(StoreError::new(
+                StoreErrorKind::Rejected,
+                subject(),
+                format!(
+                    "{reserved:?} is a name an OCI layout keeps for itself: the repository would \
+                     land inside another repository's layout"
+                ),
+            ));
+        }
         Ok(self.root.join(path.as_str()))
     }
 
@@ -78,13 +99,10 @@ impl LayoutStore {
         layout.join("blobs").join("sha256").join(digest.hex())
     }
 
+    /// The lock of `repository`'s `index.json`, shared with every store of this process that
+    /// reaches the same directory.
     fn index_lock(&self, repository: &str) -> Arc<tokio::sync::Mutex<()>> {
-        // A poisoned map only means another thread panicked while inserting; the map is fine.
-        let mut locks = self
-            .index_locks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        locks.entry(repository.to_owned()).or_default().clone()
+        paths::index_lock(&self.canonical.join(repository))
     }
 
     /// `index.json` of the layout, `None` when there is none.
@@ -145,6 +163,10 @@ impl LayoutStore {
                 .find_digest(digest)
                 .map(|descriptor| descriptor.media_type.clone())
         });
+        if let Some(media_type) = &listed {
+            let subject = path.display().to_string();
+            RawManifest::check_unambiguous(&subject, media_type, &bytes, StoreErrorKind::Protocol)?;
+        }
         Ok(listed
             .or_else(|| sniff_media_type(&bytes))
             .map(|media_type| (media_type, bytes)))
@@ -282,6 +304,12 @@ impl Source for LayoutStore {
                     )
                 })?;
                 verify_bytes(&path, &digest, &bytes)?;
+                RawManifest::check_unambiguous(
+                    &path.display().to_string(),
+                    &descriptor.media_type,
+                    &bytes,
+                    StoreErrorKind::Protocol,
+                )?;
                 Ok(Some(RawManifest {
                     media_type: descriptor.media_type,
                     bytes: bytes.into(),
@@ -358,8 +386,11 @@ impl Sink for LayoutStore {
             Ok(()) => Ok(true),
             // A concurrent push or mount got there first, with the same content.
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(true),
-            // Hard links can be unsupported (some file systems) or forbidden: copy instead.
-            Err(_) => files::copy_atomic(&source, &target).await.map(|()| true),
+            // Hard links can be unsupported (some file systems) or forbidden: copy instead,
+            // verified and synced like any other write.
+            Err(_) => files::copy_verified(&source, &target, digest)
+                .await
+                .map(|()| true),
         }
     }
 
@@ -386,6 +417,12 @@ impl Sink for LayoutStore {
                 subject, &claimed, size, &actual, size,
             ));
         }
+        RawManifest::check_unambiguous(
+            &subject,
+            &manifest.media_type,
+            &manifest.bytes,
+            StoreErrorKind::Rejected,
+        )?;
         // Like a registry: a manifest whose content is not all here is refused.
         let required = required_digests(&manifest.bytes)
             .map_err(|message| StoreError::new(StoreErrorKind::Rejected, &subject, message))?;
@@ -447,6 +484,10 @@ mod tests {
             "",
             "a/./b",
             "Foo",
+            "foo/blobs",
+            "foo/index.json",
+            "foo/oci-layout",
+            "blobs/sha256",
         ] {
             let error = store.repository_dir(bad).unwrap_err();
             assert_eq!(error.kind(), StoreErrorKind::Rejected, "{bad}");

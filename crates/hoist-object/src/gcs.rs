@@ -13,7 +13,9 @@
 //! the blob was read to its end and verified. With an emulator endpoint no token is sent.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError, StoreErrorKind};
@@ -23,6 +25,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use crate::bucket::{Keyed, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
+use crate::network;
 use crate::parts::PartReader;
 use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
@@ -31,6 +34,8 @@ const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
 const EMULATOR_VARIABLE: &str = "STORAGE_EMULATOR_HOST";
 /// Resumable upload chunks must be multiples of 256 KiB.
 const CHUNK_GRANULE: u64 = 256 * 1024;
+/// Object resources and error answers are small; a body past this is not one.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// A GCS bucket (and object name prefix) holding blobs.
 #[derive(Debug, Clone)]
@@ -42,6 +47,8 @@ pub struct GcsMirror {
     /// `None` for an emulator, which takes no credentials.
     credentials: Option<GcpCredentialProvider>,
     uploads: UploadSettings,
+    /// No byte moved for this long fails a request or a body being read.
+    idle: Duration,
 }
 
 /// The object resource fields we read.
@@ -78,9 +85,18 @@ impl GcsMirror {
                 Some(Arc::clone(store.credentials()))
             }
         };
-        let http = reqwest::Client::builder().build().map_err(|error| {
-            ObjectError::config(subject(), "cannot build an HTTP client").with_source(error)
-        })?;
+        // No read timeout: reqwest's counts from the start of a request and would cut a large
+        // upload; silence is watched per request instead (`network::send`).
+        let builder = reqwest::Client::builder();
+        // The kernel gives up a connection whose sent bytes stay unacknowledged for the idle period.
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let builder = builder.tcp_user_timeout(options.timeouts.idle);
+        let http = builder
+            .connect_timeout(options.timeouts.connect)
+            .build()
+            .map_err(|error| {
+                ObjectError::config(subject(), "cannot build an HTTP client").with_source(error)
+            })?;
         // Parts of resumable uploads must be multiples of 256 KiB.
         let part_size = options.uploads.part_size.div_ceil(CHUNK_GRANULE) * CHUNK_GRANULE;
         Ok(Self {
@@ -93,6 +109,7 @@ impl GcsMirror {
                 part_size,
                 ..options.uploads
             },
+            idle: options.timeouts.idle,
         })
     }
 
@@ -140,16 +157,32 @@ impl GcsMirror {
         }
     }
 
-    async fn send(&self, request: RequestBuilder, subject: &str) -> Result<Response, ObjectError> {
-        let response = request.send().await.map_err(|error| {
-            ObjectError::new(ObjectErrorKind::Transient, subject, "request failed")
+    /// Sends `request` with `body`, giving up after the idle timeout of silence; a failure status
+    /// becomes a classified error quoting the answer.
+    async fn send(
+        &self,
+        request: RequestBuilder,
+        body: Option<Bytes>,
+        subject: &str,
+    ) -> Result<Response, ObjectError> {
+        let response = network::send(request, body, self.idle)
+            .await
+            .map_err(|error| {
+                ObjectError::new(
+                    ObjectErrorKind::Transient,
+                    subject,
+                    format!("request failed: {error}"),
+                )
                 .with_source(error)
-        })?;
+            })?;
         let status = response.status();
         if status.is_success() || status == StatusCode::PERMANENT_REDIRECT {
             return Ok(response);
         }
-        let body = response.text().await.unwrap_or_default();
+        let body = network::body_bytes(response, self.idle, MAX_ANSWER_BYTES)
+            .await
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
         let kind = match status.as_u16() {
             404 => ObjectErrorKind::NotFound,
             412 => ObjectErrorKind::AlreadyExists,
@@ -180,10 +213,10 @@ impl GcsMirror {
         let request = self
             .request(Method::POST, url, &subject)
             .await?
-            .header("content-type", "application/octet-stream")
-            .body(content);
-        let response = self.send(request, &subject).await?;
-        check_stored(response, &subject, size, reader.md5()).await
+            .header("content-type", "application/octet-stream");
+        let response = self.send(request, Some(content), &subject).await?;
+        self.check_stored(response, &subject, size, reader.md5())
+            .await
     }
 
     async fn put_resumable(
@@ -203,9 +236,10 @@ impl GcsMirror {
             .await?
             .header("content-type", "application/json")
             .header("x-upload-content-type", "application/octet-stream")
-            .header("x-upload-content-length", size)
-            .body("{}");
-        let response = self.send(request, &subject).await?;
+            .header("x-upload-content-length", size);
+        let response = self
+            .send(request, Some(Bytes::from_static(b"{}")), &subject)
+            .await?;
         let session = response
             .headers()
             .get("location")
@@ -224,7 +258,7 @@ impl GcsMirror {
         if result.is_err() {
             // Cancel the session (GCS answers 499); a leftover one expires after a week anyway.
             if let Ok(request) = self.request(Method::DELETE, session, &subject).await {
-                let _ = request.send().await;
+                let _ = network::send(request, None, self.idle).await;
             }
         }
         result
@@ -259,11 +293,12 @@ impl GcsMirror {
             let request = self
                 .request(Method::PUT, session.clone(), subject)
                 .await?
-                .header("content-range", range)
-                .body(chunk);
-            let response = self.send(request, subject).await?;
+                .header("content-range", range);
+            let response = self.send(request, Some(chunk), subject).await?;
             if last {
-                return check_stored(response, subject, size, reader.md5()).await;
+                return self
+                    .check_stored(response, subject, size, reader.md5())
+                    .await;
             }
             if response.status() != StatusCode::PERMANENT_REDIRECT {
                 return Err(ObjectError::new(
@@ -282,8 +317,48 @@ impl GcsMirror {
             .request(Method::PUT, session.clone(), subject)
             .await?
             .header("content-range", format!("bytes */{size}"));
-        let response = self.send(request, subject).await?;
-        check_stored(response, subject, size, reader.md5()).await
+        let response = self.send(request, None, subject).await?;
+        self.check_stored(response, subject, size, reader.md5())
+            .await
+    }
+
+    /// Reads the object resource a completed upload returns and checks its size and, when the
+    /// server reports one, its MD5 against the MD5 of the (verified) bytes sent: GCS's own record
+    /// of what it stored.
+    async fn check_stored(
+        &self,
+        response: Response,
+        subject: &str,
+        size: u64,
+        md5: [u8; 16],
+    ) -> Result<(), ObjectError> {
+        let object = self
+            .object_resource(response, subject, ObjectErrorKind::Refused)
+            .await?;
+        compare_stored(&object, subject, size, md5)
+    }
+
+    /// The object resource in `response`'s body, read with the idle timeout; a body that is not
+    /// one is an error of `kind`.
+    async fn object_resource(
+        &self,
+        response: Response,
+        subject: &str,
+        kind: ObjectErrorKind,
+    ) -> Result<ObjectResource, ObjectError> {
+        let body = network::body_bytes(response, self.idle, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|error| {
+                ObjectError::new(
+                    ObjectErrorKind::Transient,
+                    subject,
+                    format!("cannot read the object resource: {error}"),
+                )
+            })?;
+        serde_json::from_slice(&body).map_err(|error| {
+            ObjectError::new(kind, subject, "the answer is not an object resource")
+                .with_source(error)
+        })
     }
 }
 
@@ -304,26 +379,6 @@ fn emulator_host() -> Option<String> {
     } else {
         format!("http://{host}")
     })
-}
-
-/// Reads the object resource a completed upload returns and checks its size and, when the
-/// server reports one, its MD5 against the MD5 of the (verified) bytes sent: GCS's own record of
-/// what it stored.
-async fn check_stored(
-    response: Response,
-    subject: &str,
-    size: u64,
-    md5: [u8; 16],
-) -> Result<(), ObjectError> {
-    let object: ObjectResource = response.json().await.map_err(|error| {
-        ObjectError::new(
-            ObjectErrorKind::Refused,
-            subject,
-            "the upload answer is not an object resource",
-        )
-        .with_source(error)
-    })?;
-    compare_stored(&object, subject, size, md5)
 }
 
 fn compare_stored(
@@ -376,19 +431,14 @@ impl Keyed for GcsMirror {
         let request = self
             .request(Method::GET, self.url(false, Some(name))?, &subject)
             .await?;
-        let response = match self.send(request, &subject).await {
+        let response = match self.send(request, None, &subject).await {
             Ok(response) => response,
             Err(error) if error.kind() == ObjectErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(error),
         };
-        let object: ObjectResource = response.json().await.map_err(|error| {
-            ObjectError::new(
-                ObjectErrorKind::Transient,
-                &subject,
-                "cannot read the object resource",
-            )
-            .with_source(error)
-        })?;
+        let object = self
+            .object_resource(response, &subject, ObjectErrorKind::Transient)
+            .await?;
         object.size.parse().map(Some).map_err(|_| {
             ObjectError::new(
                 ObjectErrorKind::Refused,
@@ -425,15 +475,14 @@ impl Keyed for GcsMirror {
         let mut url = self.url(false, Some(name))?;
         url.query_pairs_mut().append_pair("alt", "media");
         let request = self.request(Method::GET, url, &subject).await?;
-        let response = self.send(request, &subject).await?;
-        let stream = response.bytes_stream().map(move |chunk| {
+        let response = self.send(request, None, &subject).await?;
+        let stream = network::body_stream(response, self.idle).map(move |chunk| {
             chunk.map_err(|error| {
                 StoreError::new(
                     StoreErrorKind::Network,
                     subject.clone(),
-                    "reading the object failed",
+                    format!("reading the object failed: {error}"),
                 )
-                .with_source(error)
             })
         });
         Ok(Box::pin(stream))

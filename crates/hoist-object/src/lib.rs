@@ -18,6 +18,8 @@
 //!   rather than blobs), opened with [`open_bucket`]: [`copy_object`] streams one object from a
 //!   source bucket into a destination through a sha256 check, [`hash_object`] proves what an
 //!   object holds. File promotion (`hoist-files`) is built on it.
+//! S3 and GCS requests time out on silence (no byte moved for [`Timeouts::idle`]), never on the
+//! length of a transfer (module `network`).
 //!
 //! Credentials never live in the catalogue: S3 uses the standard AWS chain (environment, profile,
 //! web identity), GCS application default credentials (none when an emulator endpoint is set).
@@ -28,6 +30,7 @@ mod catalogue;
 mod error;
 mod file;
 mod gcs;
+mod network;
 mod parts;
 mod s3;
 mod selector;
@@ -44,6 +47,7 @@ pub use catalogue::{Backend, BackendOptions, BackendUrl, Catalogue};
 pub use error::{ObjectError, ObjectErrorKind};
 pub use file::FileMirror;
 pub use gcs::GcsMirror;
+pub use network::Timeouts;
 pub use s3::{S3Credentials, S3Mirror};
 pub use selector::Selector;
 pub use transfer::{BlobFinding, BlobStatus, MirrorReport, audit_blobs, mirror_blobs};
@@ -112,6 +116,8 @@ impl Default for UploadSettings {
 pub struct OpenOptions {
     /// Upload sizes.
     pub uploads: UploadSettings,
+    /// Connect and idle timeouts of S3 and GCS requests.
+    pub timeouts: Timeouts,
     /// Static S3 credentials instead of the AWS chain (tests against a local server).
     pub s3_credentials: Option<S3Credentials>,
 }

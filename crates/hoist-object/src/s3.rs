@@ -7,12 +7,17 @@
 //! The server's check is not trusted alone (s3s-fs answers `BadDigest` yet keeps the object):
 //! the blob is verified while it streams, and the upload is committed only after the verified
 //! end. Any failure aborts the multipart upload.
+//!
+//! Requests time out on silence, not on duration: a connect timeout, and the idle timeout of
+//! [`crate::network`] in place of the SDK's read timeout and stalled-stream protection.
 
 use std::fmt;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
@@ -26,6 +31,7 @@ use sha2::{Digest as _, Sha256};
 use crate::bucket::{Keyed, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
+use crate::network;
 use crate::parts::PartReader;
 use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
@@ -62,7 +68,17 @@ impl S3Mirror {
             return Err(ObjectError::config(&backend.name, "not an s3:// backend"));
         };
         let settings = &backend.options;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let timeouts = options.timeouts;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(network::s3_http_client(timeouts.idle))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(timeouts.connect)
+                    .build(),
+            )
+            // The idle timeout watches bodies both ways; the SDK's own check (zero throughput for
+            // 5 s) would fire first on a link that pauses.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         } else if settings.endpoint.is_some() {

@@ -11,10 +11,14 @@
 //! - [`RegistryName`]: where images are promoted to or from (`gcr.io/k8s-staging-foo`,
 //!   `us-west1-docker.pkg.dev/k8s-artifacts-prod/images`), a host with an optional path prefix.
 //! - [`media_types`]: the manifest media types hoist understands.
+//! - [`manifest_kind`]: whether a manifest is an image or an index, refusing documents that could
+//!   be read as both (CVE-2021-41190).
 
 mod digest;
+mod document;
 pub mod media_types;
 mod names;
 
 pub use digest::{Digest, DigestError};
+pub use document::{AmbiguousManifest, ManifestKind, manifest_kind};
 pub use names::{NameError, OCI_LAYOUT_PREFIX, Reference, RegistryName, RepositoryPath, Tag};

@@ -309,6 +309,9 @@ pub async fn measure(located: &Located, digest: &Digest) -> Result<Option<Measur
             format!("not a manifest hoist can read: {message}"),
         )
     };
+    // A child listed twice (or by two indexes) is read once: a crafted index listing the same
+    // nested index twice at every level would otherwise cost 2^depth requests.
+    let mut seen: std::collections::HashSet<Digest> = std::collections::HashSet::from([*digest]);
     let mut manifests = vec![root];
     let mut digests = Vec::new();
     let mut size = ImageSize::default();
@@ -321,7 +324,12 @@ pub async fn measure(located: &Located, digest: &Digest) -> Result<Option<Measur
         for blob in found.blobs {
             blobs.insert(blob.digest, blob.size);
         }
-        let children: Vec<_> = futures::stream::iter(found.children)
+        let unseen: Vec<_> = found
+            .children
+            .into_iter()
+            .filter(|child| seen.insert(child.digest))
+            .collect();
+        let children: Vec<_> = futures::stream::iter(unseen)
             .map(|child| async move {
                 store
                     .fetch_manifest(repository, &Reference::Digest(child.digest))

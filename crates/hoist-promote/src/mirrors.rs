@@ -28,10 +28,18 @@ pub struct Mirror {
 impl Mirror {
     /// Opens `backend` with credentials from each cloud's standard chain.
     pub async fn open(backend: &Backend) -> Result<Self, ObjectError> {
+        Self::open_with(backend, &hoist_object::OpenOptions::default()).await
+    }
+
+    /// Opens `backend` with `options` (timeouts, upload sizes).
+    pub async fn open_with(
+        backend: &Backend,
+        options: &hoist_object::OpenOptions,
+    ) -> Result<Self, ObjectError> {
         Ok(Self {
             name: backend.name.clone(),
             url: backend.url.to_string(),
-            mirror: hoist_object::open(backend).await?,
+            mirror: hoist_object::open_with(backend, options).await?,
         })
     }
 }

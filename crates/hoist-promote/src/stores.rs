@@ -1,6 +1,7 @@
 //! The store behind a registry name: one shared [`RegistryStore`] per registry host (so requests
-//! to a host share its connection pool, token cache and concurrency limit), one [`LayoutStore`]
-//! per `oci:PATH` directory.
+//! to a host share its connection pool, token cache and concurrency windows), one [`LayoutStore`]
+//! per `oci:PATH` directory, however the directory is spelled (`oci:out/prod` and
+//! `oci:./out/prod` are one store, with one lock per `index.json`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -24,9 +25,11 @@ pub struct StoreConfig {
     pub docker_config: Option<PathBuf>,
     /// Credentials given explicitly, by host; they win over the Docker configuration.
     pub credentials: HashMap<String, RegistryCredentials>,
-    /// Options every registry starts from (timeouts, retries, limits); `insecure`, `ca_files`
-    /// and `credentials` are filled in per host.
+    /// Options every registry starts from (timeouts, retries, limits); `insecure`, `ca_files`,
+    /// `credentials` and `max_requests_per_second` are filled in per host.
     pub base: RegistryOptions,
+    /// Requests per second allowed to a host (`--max-rps HOST=N`); hosts not named are uncapped.
+    pub max_requests_per_second: HashMap<String, f64>,
 }
 
 impl fmt::Debug for StoreConfig {
@@ -40,6 +43,7 @@ impl fmt::Debug for StoreConfig {
                 "credentials_for",
                 &self.credentials.keys().collect::<Vec<_>>(),
             )
+            .field("max_requests_per_second", &self.max_requests_per_second)
             .finish_non_exhaustive()
     }
 }
@@ -90,7 +94,10 @@ impl Stores {
     /// The store holding `registry`: its host's registry, or its layout directory.
     pub async fn open(&self, registry: &RegistryName) -> Result<Arc<dyn Sink>, StoreError> {
         let key = match (registry.oci_layout_path(), registry.host()) {
-            (Some(path), _) => format!("oci:{path}"),
+            (Some(path), _) => format!(
+                "oci:{}",
+                hoist_layout::canonical_directory(std::path::Path::new(path)).display()
+            ),
             (None, Some(host)) => host.to_owned(),
             (None, None) => unreachable!("a registry name is a layout or has a host"),
         };
@@ -119,8 +126,33 @@ impl Stores {
             insecure: self.config.insecure_hosts.contains(host),
             ca_files: self.config.ca_files.clone(),
             credentials,
+            max_requests_per_second: self
+                .config
+                .max_requests_per_second
+                .get(host)
+                .copied()
+                .or(self.config.base.max_requests_per_second),
             ..self.config.base.clone()
         };
         RegistryStore::new(host, options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn spellings_of_one_layout_directory_share_one_store() {
+        let directory = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(directory.path().join("out")).unwrap();
+        let base = directory.path().display();
+        let stores = Stores::new(StoreConfig::default());
+        let plain = RegistryName::parse(&format!("oci:{base}/out/prod")).unwrap();
+        let dotted = RegistryName::parse(&format!("oci:{base}/./out/prod")).unwrap();
+        let other = RegistryName::parse(&format!("oci:{base}/out/staging")).unwrap();
+        let first = stores.open(&plain).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &stores.open(&dotted).await.unwrap()));
+        assert!(!Arc::ptr_eq(&first, &stores.open(&other).await.unwrap()));
     }
 }

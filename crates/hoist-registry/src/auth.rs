@@ -272,9 +272,14 @@ impl AuthState {
     /// Stores a token for `scope`, valid for `lifetime` less a margin for clock and transit.
     pub(crate) fn store_token(&self, scope: &Scope, header: HeaderValue, lifetime: Duration) {
         let margin = (lifetime / 10).min(Duration::from_secs(30));
+        let now = Instant::now();
+        // A lifetime past what the clock can hold is as good as a day: a 401 renews it anyway.
+        let valid_until = now
+            .checked_add(lifetime - margin)
+            .unwrap_or(now + Duration::from_secs(24 * 60 * 60));
         let token = CachedToken {
             header,
-            valid_until: Instant::now() + lifetime - margin,
+            valid_until,
         };
         self.tokens
             .lock()
@@ -366,6 +371,12 @@ mod tests {
         assert!(matches!(
             state.authorization(&Scope::push("a")),
             Authorization::NeedToken { .. }
+        ));
+        // A lifetime past what the clock can hold is kept, not a panic.
+        state.store_token(&pull, bearer_header("t3").unwrap(), Duration::MAX);
+        assert!(matches!(
+            state.authorization(&pull),
+            Authorization::Header(Some(_))
         ));
         // A token that has run out is not used.
         state.store_token(&pull, bearer_header("t2").unwrap(), Duration::ZERO);

@@ -71,7 +71,7 @@ pub(crate) async fn fetch(
             StoreError::new(
                 StoreErrorKind::Network,
                 &subject,
-                format!("reading the blob failed: {error}"),
+                format!("reading the blob failed: {}", crate::wire::describe(&error)),
             )
             .with_source(error)
         })

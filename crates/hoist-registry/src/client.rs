@@ -13,19 +13,25 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
+use hoist_store::idle::{self, Activity, IdleTimeout};
 use hoist_store::{StoreError, StoreErrorKind};
-use reqwest::header::{AUTHORIZATION, HeaderMap, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderMap, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
-use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::auth::{AuthState, Authorization, Challenge, Scope, basic_header, bearer_header};
+use crate::limits::{Limiter, Outcome, RequestKind};
 use crate::options::RegistryOptions;
 use crate::retry::{self, Next};
+use crate::wire::{self, Outgoing};
 
 /// The most redirects one request follows.
 const MAX_REDIRECTS: usize = 5;
+
+/// The longest a bearer token is trusted, whatever its `expires_in` says (a huge value would
+/// overflow the clock; a 401 fetches a new token anyway).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A body that streams, so it can be sent once only: taken by the first attempt.
 #[derive(Clone, Default)]
@@ -43,6 +49,38 @@ impl OnceBody {
     }
 }
 
+/// When a failed request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// After any retryable failure: idempotent requests (`GET`, `HEAD`, `PUT` of a manifest,
+    /// `DELETE`).
+    Always,
+    /// Only when the server certainly did not act on it: a 429, or no connection at all. A
+    /// `POST` that opens an upload session is one: after a 5xx or a broken connection a session
+    /// may exist that we cannot name (its `Location` never reached us), and sending again would
+    /// open another.
+    WhenRefused,
+    /// Never (a streamed body is gone once sent; a session's state is unknown after its `PUT`).
+    Never,
+}
+
+impl Retry {
+    /// Whether `error` may be followed by another attempt under this rule. An idle timeout never
+    /// is: the server already had the whole idle period.
+    fn allows(self, error: &StoreError) -> bool {
+        if IdleTimeout::is_cause_of(error) {
+            return false;
+        }
+        match self {
+            Self::Always => true,
+            Self::WhenRefused => {
+                error.kind() == StoreErrorKind::RateLimited || wire::never_sent(error)
+            }
+            Self::Never => false,
+        }
+    }
+}
+
 /// One request to make, kept whole so it can be sent again (after a challenge or a failure).
 /// A streamed body is the exception: such a request is sent once, without retries.
 #[derive(Debug, Clone)]
@@ -53,16 +91,23 @@ pub(crate) struct Request {
     pub(crate) body: Option<Bytes>,
     pub(crate) stream: Option<OnceBody>,
     pub(crate) scope: Scope,
-    /// Whether the request may be sent again after a retryable failure (idempotent ones only).
-    pub(crate) retry: bool,
+    /// Whether the request may be sent again after a retryable failure.
+    pub(crate) retry: Retry,
     /// Whether redirects are followed (GET and HEAD only).
     pub(crate) follow_redirects: bool,
+    /// Which concurrency window the request waits in.
+    pub(crate) kind: RequestKind,
 }
 
 impl Request {
     pub(crate) fn new(method: Method, url: Url, scope: Scope) -> Self {
-        let retry = method != Method::PATCH;
+        let retry = match method {
+            Method::PATCH => Retry::Never,
+            Method::POST => Retry::WhenRefused,
+            _ => Retry::Always,
+        };
         let follow_redirects = method == Method::GET || method == Method::HEAD;
+        let kind = RequestKind::of(&method, &url);
         Self {
             method,
             url,
@@ -72,6 +117,7 @@ impl Request {
             scope,
             retry,
             follow_redirects,
+            kind,
         }
     }
 
@@ -90,12 +136,12 @@ impl Request {
     /// A streamed body: the request is then never retried (the bytes are gone once sent).
     pub(crate) fn stream_body(mut self, body: reqwest::Body) -> Self {
         self.stream = Some(OnceBody(Arc::new(std::sync::Mutex::new(Some(body)))));
-        self.retry = false;
+        self.retry = Retry::Never;
         self
     }
 
     pub(crate) fn no_retry(mut self) -> Self {
-        self.retry = false;
+        self.retry = Retry::Never;
         self
     }
 }
@@ -108,7 +154,7 @@ pub(crate) struct Transport {
     http: reqwest::Client,
     options: RegistryOptions,
     auth: AuthState,
-    permits: Semaphore,
+    limiter: Limiter,
     requests: AtomicU64,
 }
 
@@ -136,11 +182,18 @@ impl Transport {
             })?;
             certificates.extend(bundle);
         }
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder();
+        // The kernel gives up a connection whose sent bytes stay unacknowledged (or unsent behind
+        // a closed window) for the idle period: silence on the wire, which we cannot see from here
+        // while an upload drains from the socket buffers.
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let builder = builder.tcp_user_timeout(options.timeouts.idle);
+        let http = builder
             .user_agent(options.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
+            // No read timeout: reqwest's counts from the start of the request, so it would cut
+            // long uploads. Silence is watched per request instead (`send_once`).
             .connect_timeout(options.timeouts.connect)
-            .read_timeout(options.timeouts.read)
             .tls_certs_merge(certificates)
             .https_only(!options.insecure)
             .build()
@@ -152,7 +205,7 @@ impl Transport {
             host: host.to_owned(),
             base,
             http,
-            permits: Semaphore::new(options.max_concurrent_requests.max(1)),
+            limiter: Limiter::new(host, &options),
             auth: AuthState::new(options.credentials.clone()),
             options,
             requests: AtomicU64::new(0),
@@ -162,6 +215,16 @@ impl Transport {
     /// HTTP requests sent so far, token requests and redirects included.
     pub(crate) fn requests_made(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// 429 answers received so far.
+    pub(crate) fn throttled(&self) -> u64 {
+        self.limiter.throttled()
+    }
+
+    /// The concurrency window of each kind of request now.
+    pub(crate) fn windows(&self) -> Vec<(&'static str, f64)> {
+        self.limiter.windows()
     }
 
     /// The size of the chunks a blob upload sends.
@@ -187,7 +250,7 @@ impl Transport {
                 Ok(response) => error_from_response(response, &subject(&request.url)).await,
                 Err(error) => error,
             };
-            let next = if request.retry {
+            let next = if request.retry.allows(&error) {
                 retry::next(&self.options.retry, attempt, &error)
             } else {
                 Next::GiveUp
@@ -223,6 +286,20 @@ impl Transport {
             let Some(challenge) = challenge else {
                 return Err(error_from_response(response, &subject).await);
             };
+            // Only the registry itself says how to log in to it. A challenge from another host
+            // (a `Link` page or an upload `Location` pointing elsewhere) must not replace the
+            // realm that every request to this registry then fetches tokens from.
+            if request.url.origin() != self.base.origin() {
+                tracing::warn!(host = %self.host, to = request.url.host_str().unwrap_or(""), "ignoring a 401 challenge from another host");
+                return Err(StoreError::new(
+                    StoreErrorKind::Unauthorized,
+                    subject,
+                    format!(
+                        "refused by a host other than {}; its login challenge is not followed",
+                        self.host
+                    ),
+                ));
+            }
             if challenged {
                 return Err(StoreError::new(
                     StoreErrorKind::Unauthorized,
@@ -297,7 +374,14 @@ impl Transport {
         let mut attempt = 1;
         let response = loop {
             let result = match self
-                .send_once(&Method::GET, &url, &HeaderMap::new(), header.clone(), None)
+                .send_once(
+                    RequestKind::Token,
+                    &Method::GET,
+                    &url,
+                    &HeaderMap::new(),
+                    header.clone(),
+                    None,
+                )
                 .await
             {
                 Ok(response) if is_retryable_status(response.status()) => {
@@ -307,6 +391,7 @@ impl Transport {
             };
             match result {
                 Ok(response) => break response,
+                Err(error) if !Retry::Always.allows(&error) => return Err(error),
                 Err(error) => match retry::next(&self.options.retry, attempt, &error) {
                     Next::GiveUp => return Err(error),
                     Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
@@ -351,7 +436,8 @@ impl Transport {
             )
         })?;
         // The spec's default lifetime is 60 seconds.
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(1));
+        let lifetime =
+            Duration::from_secs(answer.expires_in.unwrap_or(60).max(1)).min(MAX_TOKEN_LIFETIME);
         self.auth.store_token(scope, header.clone(), lifetime);
         tracing::debug!(host = %self.host, scope = ?scope.entries(), "got a bearer token");
         Ok(header)
@@ -374,6 +460,7 @@ impl Transport {
             };
             let response = self
                 .send_once(
+                    request.kind,
                     &request.method,
                     &url,
                     &request.headers,
@@ -419,23 +506,19 @@ impl Transport {
         }
     }
 
-    /// Exactly one HTTP request: within the budget and the concurrency limit, counted.
+    /// Exactly one HTTP request: within the budget, the concurrency window of its kind and the
+    /// rate cap, counted, and given up after the idle timeout of silence (its response body too).
     async fn send_once(
         &self,
+        kind: RequestKind,
         method: &Method,
         url: &Url,
         headers: &HeaderMap,
         authorization: Option<reqwest::header::HeaderValue>,
-        body: Option<reqwest::Body>,
+        body: Option<Outgoing>,
     ) -> Result<Response, StoreError> {
         let subject = subject(url);
-        let _permit = self.permits.acquire().await.map_err(|_| {
-            StoreError::new(
-                StoreErrorKind::Io,
-                &subject,
-                "the registry store is shutting down",
-            )
-        })?;
+        let permit = self.limiter.acquire(kind).await;
         let made = self.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(budget) = self.options.max_requests
             && made >= budget
@@ -450,6 +533,7 @@ impl Transport {
                 ),
             ));
         }
+        let activity = Activity::new();
         let mut builder = self
             .http
             .request(method.clone(), url.clone())
@@ -458,34 +542,60 @@ impl Transport {
             builder = builder.header(AUTHORIZATION, authorization);
         }
         if let Some(body) = body {
+            let (body, length) = body.into_body(&activity);
+            if let Some(length) = length {
+                builder = builder.header(CONTENT_LENGTH, length);
+            }
             builder = builder.body(body);
         }
-        let response = builder.send().await.map_err(|error| {
-            // Without the URL: a redirect target's query can hold a signature.
-            let error = error.without_url();
-            StoreError::new(
-                StoreErrorKind::Network,
-                &subject,
-                format!("request failed: {error}"),
-            )
-            .with_source(error)
-        })?;
-        tracing::trace!(host = %self.host, %method, path = url.path(), status = response.status().as_u16(), "response");
-        Ok(response)
+        let idle = self.options.timeouts.idle;
+        let response = match idle::watch(builder.send(), &activity, idle).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                // Without the URL: a redirect target's query can hold a signature.
+                let error = error.without_url();
+                return Err(StoreError::new(
+                    StoreErrorKind::Network,
+                    &subject,
+                    format!("request failed: {}", wire::describe(&error)),
+                )
+                .with_source(error));
+            }
+            Err(timeout) => {
+                tracing::debug!(host = %self.host, %method, path = url.path(), ?idle, "idle timeout");
+                return Err(StoreError::new(
+                    StoreErrorKind::Network,
+                    &subject,
+                    format!("no answer: {timeout}"),
+                )
+                .with_source(timeout));
+            }
+        };
+        let status = response.status();
+        permit.finish(if status == StatusCode::TOO_MANY_REQUESTS {
+            Outcome::Throttled(retry::retry_after(response.headers()))
+        } else {
+            Outcome::Success
+        });
+        tracing::trace!(host = %self.host, %method, path = url.path(), status = status.as_u16(), "response");
+        Ok(wire::idle_response(response, idle))
     }
 }
 
 /// The body to send for one attempt of `request`.
-fn body_of(request: &Request) -> Result<Option<reqwest::Body>, StoreError> {
+fn body_of(request: &Request) -> Result<Option<Outgoing>, StoreError> {
     match (&request.body, &request.stream) {
-        (Some(bytes), _) => Ok(Some(reqwest::Body::from(bytes.clone()))),
-        (None, Some(stream)) => stream.take().map(Some).ok_or_else(|| {
-            StoreError::new(
-                StoreErrorKind::Protocol,
-                subject(&request.url),
-                "a streamed body cannot be sent twice (challenge or redirect mid-upload)",
-            )
-        }),
+        (Some(bytes), _) => Ok(Some(Outgoing::Bytes(bytes.clone()))),
+        (None, Some(stream)) => stream
+            .take()
+            .map(|body| Some(Outgoing::Stream(body)))
+            .ok_or_else(|| {
+                StoreError::new(
+                    StoreErrorKind::Protocol,
+                    subject(&request.url),
+                    "a streamed body cannot be sent twice (challenge or redirect mid-upload)",
+                )
+            }),
         (None, None) => Ok(None),
     }
 }
@@ -520,7 +630,7 @@ pub(crate) async fn read_limited(
             StoreError::new(
                 StoreErrorKind::Network,
                 subject,
-                format!("reading the response failed: {error}"),
+                format!("reading the response failed: {}", wire::describe(&error)),
             )
             .with_source(error)
         })?;

@@ -2,8 +2,10 @@
 //! registry host over the distribution API
 //! (<https://github.com/opencontainers/distribution-spec/blob/main/spec.md>).
 //!
-//! A store is made of a transport (module `client`: authentication, retries, redirects, a per-host
-//! concurrency limit, a request counter and budget) and the operations built on it: manifests
+//! A store is made of a transport (module `client`: authentication, retries, redirects, a request
+//! counter and budget; module `limits`: adaptive concurrency per kind of request and an optional
+//! rate cap; module `wire`: timeouts on silence, never on duration) and the operations built on it:
+//! manifests
 //! (`manifests`), blobs and uploads (`blobs`, `upload`) and tag listing (`tags`).
 //! Credentials come from the caller or a Docker `config.json` ([`RegistryCredentials`]).
 //!
@@ -23,11 +25,13 @@ mod auth;
 mod blobs;
 mod client;
 mod credentials;
+mod limits;
 mod manifests;
 mod options;
 mod retry;
 mod tags;
 mod upload;
+mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +42,7 @@ use hoist_store::{
 };
 
 pub use credentials::RegistryCredentials;
-pub use options::{RegistryOptions, RetryPolicy, Timeouts};
+pub use options::{Concurrency, RegistryOptions, RetryPolicy, Timeouts};
 
 use crate::client::Transport;
 
@@ -69,6 +73,17 @@ impl RegistryStore {
     /// HTTP requests sent so far (token requests, redirects and retries each count).
     pub fn requests_made(&self) -> u64 {
         self.transport.requests_made()
+    }
+
+    /// 429 (too many requests) answers received so far.
+    pub fn throttled_responses(&self) -> u64 {
+        self.transport.throttled()
+    }
+
+    /// The concurrency window of each kind of request now (`head`, `read`, `upload`,
+    /// `manifest-write`, `tag-list`, `token`): how many may wait for their response at once.
+    pub fn concurrency_windows(&self) -> Vec<(&'static str, f64)> {
+        self.transport.windows()
     }
 }
 

@@ -123,6 +123,13 @@ pub(crate) async fn fetch(
     let claimed = content_digest(response.headers());
     let header_type = content_type(response.headers());
     let bytes = read_limited(response, MAX_MANIFEST_BYTES, &subject).await?;
+    // An image to one client and an index to another is refused (CVE-2021-41190).
+    RawManifest::check_unambiguous(
+        &subject,
+        header_type.as_deref().unwrap_or(""),
+        &bytes,
+        StoreErrorKind::Protocol,
+    )?;
     let media_type = media_type(header_type, &bytes).ok_or_else(|| {
         StoreError::new(
             StoreErrorKind::Protocol,
@@ -194,6 +201,12 @@ pub(crate) async fn push(
             size,
         ));
     }
+    RawManifest::check_unambiguous(
+        &subject,
+        &manifest.media_type,
+        &manifest.bytes,
+        StoreErrorKind::Rejected,
+    )?;
     let request = request(transport, Method::PUT, repository, reference)
         .header(CONTENT_TYPE, &manifest.media_type)
         .body(manifest.bytes.clone());

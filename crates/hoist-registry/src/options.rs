@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use hoist_store::idle::Timeouts;
+
 use crate::credentials::RegistryCredentials;
 
 /// How requests to one registry host are made. `Default` gives verified TLS, anonymous access,
-/// 8 concurrent requests, no request budget and 5 attempts per request.
+/// adaptive concurrency (8 requests per kind at first, at most 32 at once), no rate cap, no request
+/// budget, 5 attempts per request, a 30 s connect timeout and a 60 s idle timeout.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
     /// Speak plain HTTP to this host instead of HTTPS. Only when the user asked for it: a registry
@@ -17,14 +20,21 @@ pub struct RegistryOptions {
     /// Username and password (or token) for Basic auth and for the bearer token service.
     /// `None` is anonymous.
     pub credentials: Option<RegistryCredentials>,
-    /// At most this many requests to the host are waiting for their response headers at once.
+    /// At most this many requests to the host are waiting for their response headers at once,
+    /// whatever their kind: the ceiling the adaptive windows grow to.
     pub max_concurrent_requests: usize,
+    /// How many requests of each kind may wait for their response at once, and whether that
+    /// adapts to the registry's 429s.
+    pub concurrency: Concurrency,
+    /// At most this many requests per second to the host, all kinds together (`--max-rps`);
+    /// `None` for no cap.
+    pub max_requests_per_second: Option<f64>,
     /// At most this many HTTP requests in the life of this store (token requests and redirects
     /// count); past it every request fails. `None` is unlimited.
     pub max_requests: Option<u64>,
     /// How failed idempotent requests are retried.
     pub retry: RetryPolicy,
-    /// Connection and read timeouts.
+    /// Connection and idle timeouts.
     pub timeouts: Timeouts,
     /// The `User-Agent` header.
     pub user_agent: String,
@@ -40,7 +50,9 @@ impl Default for RegistryOptions {
             insecure: false,
             ca_files: Vec::new(),
             credentials: None,
-            max_concurrent_requests: 8,
+            max_concurrent_requests: 32,
+            concurrency: Concurrency::default(),
+            max_requests_per_second: None,
             max_requests: None,
             retry: RetryPolicy::default(),
             timeouts: Timeouts::default(),
@@ -73,21 +85,25 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Timeouts of one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Establishing a connection, TLS included.
-    pub connect: Duration,
-    /// The longest silence while waiting for response bytes. Not a limit on a whole transfer, so
-    /// a large blob can take as long as it needs while it keeps moving.
-    pub read: Duration,
+/// Per (host, kind of request) concurrency: a window of requests that may wait for their response
+/// at once. Adaptive windows follow AIMD, like TCP's congestion window: each success adds
+/// `1/window`, a 429 halves the window (at most once per window of requests: 429s answering
+/// requests sent before the last decrease are the same congestion event), and a `Retry-After`
+/// pauses the kind until it passes. Kinds: manifest and blob `HEAD`s, reads (`GET`), blob uploads
+/// (sessions, chunks, mounts), manifest writes, tag listings, token requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Concurrency {
+    /// Adapt the windows to 429s. `false` keeps every window at `initial` (a fixed limit).
+    pub adaptive: bool,
+    /// The window each kind starts with; never above `max_concurrent_requests`.
+    pub initial: usize,
 }
 
-impl Default for Timeouts {
+impl Default for Concurrency {
     fn default() -> Self {
         Self {
-            connect: Duration::from_secs(30),
-            read: Duration::from_secs(120),
+            adaptive: true,
+            initial: 8,
         }
     }
 }

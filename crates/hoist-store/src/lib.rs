@@ -11,8 +11,12 @@
 //!
 //! Errors are [`StoreError`]s, classified so callers can tell a missing object from a refusal, a rate
 //! limit (with its `Retry-After`) or a digest mismatch (which is never retried silently).
+//!
+//! Network backends time out on silence, never on duration: [`idle`] holds the pieces they share
+//! ([`idle::Activity`], [`idle::watch`], [`idle::IdleStream`], the [`idle::IdleTimeout`] error).
 
 mod error;
+pub mod idle;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -48,6 +52,29 @@ impl RawManifest {
             media_type: media_type.into(),
             digest: Digest::of(&bytes),
             bytes,
+        }
+    }
+}
+
+impl RawManifest {
+    /// Refuses (as an error of `kind` about `subject`) manifest `bytes` that could be read both as
+    /// an image and as an index when they come with `media_type`: a `mediaType` field that
+    /// contradicts it, or both `manifests` and `layers` (CVE-2021-41190, see
+    /// [`hoist_oci::manifest_kind`]). Bytes that are not JSON are left for the reader to refuse.
+    pub fn check_unambiguous(
+        subject: &str,
+        media_type: &str,
+        bytes: &[u8],
+        kind: StoreErrorKind,
+    ) -> Result<(), StoreError> {
+        match hoist_oci::manifest_kind(media_type, bytes) {
+            Ok(_) | Err(hoist_oci::AmbiguousManifest::NotJson(_)) => Ok(()),
+            Err(error) => {
+                Err(
+                    StoreError::new(kind, subject, format!("refusing the manifest: {error}"))
+                        .with_source(error),
+                )
+            }
         }
     }
 }

@@ -22,7 +22,10 @@
 //! - [`validate_copy`] and [`validate_tag`] check that a copy is faithful: identical manifest
 //!   bytes and every blob present with the right size and sha256.
 //! - [`FaultProxy`] sits in front of a registry and corrupts bytes, answers 429 or 500, or drops
-//!   connections mid-body, as [`Faults`] say.
+//!   connections mid-body, as [`Faults`] say; it can also play a wide-area link (latency each
+//!   way, a bandwidth cap per connection) and a registry's [`Quota`] (429 above K concurrent
+//!   requests or R requests per second).
+//! - [`SilentServer`] accepts connections and never answers, for timeout tests.
 //! - [`skopeo_inspect_raw`] asks skopeo for a manifest, as a second opinion.
 
 mod endpoint;
@@ -40,11 +43,13 @@ pub use image::{
     Blob, BlobContent, Descriptor, Format, Image, ImageBuilder, Layer, Platform, layer_types,
     signature_for,
 };
-pub use proxy::{BlobSelector, FaultProxy, Faults, InjectedFault, ProxiedRequest};
+pub use proxy::{
+    BlobSelector, FaultProxy, Faults, InjectedFault, ProxiedRequest, ProxyOptions, Quota,
+};
 pub use push::{PushSummary, blob_exists, delete_blob, push, push_blob, push_manifest};
 pub use servers::{
     AccessLogEntry, ContainerdServer, GcsServer, RegistryOptions, RegistryServer, S3Request,
-    S3Server,
+    S3Server, SilentServer,
 };
 pub use skopeo::skopeo_inspect_raw;
 pub use validate::{

@@ -55,9 +55,24 @@ pub async fn validate_copy(
     let destination_client = destination.client()?;
     let mut report = Report::default();
     let mut seen_blobs = HashSet::new();
+    // A child listed twice (by one index or by two) is checked once: a nested index listing the
+    // same child at every level would otherwise cost 2^depth fetches.
+    let mut seen_manifests: std::collections::HashMap<Digest, u64> = Default::default();
     // (digest, size the parent index gave) — a work list instead of async recursion.
     let mut pending: Vec<(Digest, Option<u64>)> = vec![(digest, None)];
     while let Some((manifest_digest, expected_size)) = pending.pop() {
+        if let Some(&size) = seen_manifests.get(&manifest_digest) {
+            if let Some(expected) = expected_size
+                && expected != size
+            {
+                return Err(Error::SizeMismatch {
+                    subject: format!("manifest {manifest_digest} (size from its index)"),
+                    expected,
+                    actual: size,
+                });
+            }
+            continue;
+        }
         let reference = manifest_digest.to_string();
         let at_source =
             fetch_manifest(&source_client, source, source_repository, &reference).await?;
@@ -95,6 +110,7 @@ pub async fn validate_copy(
             });
         }
         report.manifests.push(manifest_digest);
+        seen_manifests.insert(manifest_digest, at_source.bytes.len() as u64);
 
         let references = parse_references(manifest_digest, &at_source)?;
         match references {

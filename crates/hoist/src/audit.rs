@@ -79,7 +79,10 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
     let config = registries::config(&args.registries)?;
     let runtime = registries::runtime()?;
     let opened = runtime
-        .block_on(mirrors::open(&args.backends))?
+        .block_on(mirrors::open(
+            &args.backends,
+            &registries::mirror_options(&args.registries.network),
+        ))?
         .unwrap_or_default();
     let mut report = AuditReport {
         ok: false,

@@ -184,6 +184,9 @@ pub struct RegistryArgs {
     /// the environment (repeatable). Credentials are never printed.
     #[arg(long = "credentials-for", value_name = "HOST")]
     pub credentials_for: Vec<String>,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// Which blob mirrors to use.
@@ -477,4 +480,52 @@ pub struct ServeArgs {
     /// Format of the access log and other log lines on stderr.
     #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+// --- Network behaviour: timeouts on silence, request rates -------------------------------------
+
+/// How long to wait, and how fast to go, on the network (registries, and S3/GCS mirrors).
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Fail a request (or a body being read) when no byte was sent or received for SECS seconds,
+    /// for registries, S3 and GCS. Never a limit on how long a transfer takes while it moves.
+    #[arg(long = "idle-timeout", value_name = "SECS", default_value = "60", value_parser = seconds)]
+    pub idle_timeout: std::time::Duration,
+
+    /// Give up connecting (TCP and TLS) to a registry, S3 or GCS after SECS seconds.
+    #[arg(long = "connect-timeout", value_name = "SECS", default_value = "30", value_parser = seconds)]
+    pub connect_timeout: std::time::Duration,
+
+    /// Send at most N requests per second to registry HOST (HOST[:PORT]), repeatable. Without it
+    /// hoist adapts to each registry's 429 answers on its own.
+    #[arg(long = "max-rps", value_name = "HOST=N", value_parser = host_rate)]
+    pub max_rps: Vec<(String, f64)>,
+}
+
+/// A positive number of seconds (fractions allowed).
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 && value <= 86_400.0 => {
+            Ok(std::time::Duration::from_secs_f64(value))
+        }
+        _ => Err(format!(
+            "{text:?} is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+/// `HOST=N` with a positive rate N.
+fn host_rate(text: &str) -> Result<(String, f64), String> {
+    let (host, rate) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not HOST=N"))?;
+    if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
+        return Err(format!("{host:?} is not a registry host (HOST[:PORT])"));
+    }
+    match rate.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok((host.to_owned(), rate)),
+        _ => Err(format!(
+            "{rate:?} is not a positive number of requests per second"
+        )),
+    }
 }

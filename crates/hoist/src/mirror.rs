@@ -40,7 +40,10 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
     let config = registries::config(&args.registries)?;
     let runtime = registries::runtime()?;
     let opened = runtime
-        .block_on(mirrors::open(&args.backends))?
+        .block_on(mirrors::open(
+            &args.backends,
+            &registries::mirror_options(&args.registries.network),
+        ))?
         .expect("--backends was given");
     // Projects are isolated as in promote: an invalid or conflicting project is not mirrored,
     // the others are.

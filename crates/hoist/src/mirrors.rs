@@ -11,9 +11,13 @@ use hoist_promote::{Mirror, MirrorSummary, Problem, Stores, mirrors};
 
 use crate::cli::BackendArgs;
 
-/// The selected mirrors, opened (no request is made); `None` without `--backends`. A broken
-/// catalogue, a bad selector or a selector matching nothing is a usage error.
-pub async fn open(args: &BackendArgs) -> anyhow::Result<Option<Vec<Mirror>>> {
+/// The selected mirrors, opened with `options` (no request is made); `None` without
+/// `--backends`. A broken catalogue, a bad selector or a selector matching nothing is a usage
+/// error.
+pub async fn open(
+    args: &BackendArgs,
+    options: &hoist_object::OpenOptions,
+) -> anyhow::Result<Option<Vec<Mirror>>> {
     let Some(path) = &args.backends else {
         return Ok(None);
     };
@@ -32,7 +36,7 @@ pub async fn open(args: &BackendArgs) -> anyhow::Result<Option<Vec<Mirror>>> {
     let mut opened = Vec::new();
     for backend in selected {
         opened.push(
-            Mirror::open(backend)
+            Mirror::open_with(backend, options)
                 .await
                 .with_context(|| format!("cannot open backend {}", backend.name))?,
         );

@@ -131,7 +131,10 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
 
     let stores = Stores::new(config);
     let runtime = registries::runtime()?;
-    let opened = runtime.block_on(mirrors::open(&args.backends))?;
+    let opened = runtime.block_on(mirrors::open(
+        &args.backends,
+        &registries::mirror_options(&args.registries.network),
+    ))?;
     let concurrency = args.jobs.max(1) * 4;
     let options = PlanOptions {
         concurrency: args.jobs.max(1) * 4,

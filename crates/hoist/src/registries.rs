@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use hoist_promote::StoreConfig;
-use hoist_registry::RegistryCredentials;
+use hoist_registry::{RegistryCredentials, RegistryOptions, Timeouts};
 
-use crate::cli::RegistryArgs;
+use crate::cli::{NetworkArgs, RegistryArgs};
 
 /// Environment variables holding the credentials for `--credentials-for` hosts.
 const USERNAME_VARIABLE: &str = "HOIST_REGISTRY_USERNAME";
@@ -33,8 +33,26 @@ pub fn config(args: &RegistryArgs) -> anyhow::Result<StoreConfig> {
         ca_files: args.ca_files.clone(),
         docker_config: args.docker_config.clone(),
         credentials,
-        base: Default::default(),
+        base: RegistryOptions {
+            timeouts: Timeouts {
+                connect: args.network.connect_timeout,
+                idle: args.network.idle_timeout,
+            },
+            ..RegistryOptions::default()
+        },
+        max_requests_per_second: args.network.max_rps.iter().cloned().collect(),
     })
+}
+
+/// How blob mirrors (S3, GCS) are opened: the same connect and idle timeouts as registries.
+pub fn mirror_options(args: &NetworkArgs) -> hoist_object::OpenOptions {
+    hoist_object::OpenOptions {
+        timeouts: hoist_object::Timeouts {
+            connect: args.connect_timeout,
+            idle: args.idle_timeout,
+        },
+        ..hoist_object::OpenOptions::default()
+    }
 }
 
 /// A runtime for the commands that talk to registries.

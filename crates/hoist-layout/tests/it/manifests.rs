@@ -264,3 +264,81 @@ async fn two_stores_on_one_root_see_the_same_layout() {
         raw(&image)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_spellings_of_one_layout_share_one_index_lock() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(directory.path().join("out")).unwrap();
+    let plain = Arc::new(LayoutStore::open(&directory.path().join("out/prod")));
+    let dotted = Arc::new(LayoutStore::open(
+        &directory.path().join("./out/../out/prod"),
+    ));
+    assert_eq!(plain.canonical_root(), dotted.canonical_root());
+    let image = ImageBuilder::new(13).layer(100).build();
+    push_image(&plain, "app", &image, "base").await;
+    let manifest = raw(&image);
+    let mut tasks = Vec::new();
+    for number in 0..40 {
+        // Alternate spellings: without one lock per directory, index.json updates are lost.
+        let store = Arc::clone(if number % 2 == 0 { &plain } else { &dotted });
+        let manifest = manifest.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .push_manifest("app", &tag(&format!("t{number}")), &manifest)
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(plain.list_tags("app").await.unwrap().len(), 41);
+}
+
+#[tokio::test]
+async fn repositories_that_would_land_inside_another_layout_are_refused() {
+    let (directory, store) = temp_store();
+    let image = ImageBuilder::new(14).layer(100).build();
+    push_image(&store, "foo", &image, "v1").await;
+    for reserved in [
+        "foo/blobs",
+        "foo/index.json",
+        "foo/oci-layout",
+        "foo/blobs/sha256",
+    ] {
+        let error = store
+            .push_manifest(reserved, &tag("v1"), &raw(&image))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), StoreErrorKind::Rejected, "{reserved}");
+        assert!(error.to_string().contains("keeps for itself"), "{error}");
+        let error = store.list_tags(reserved).await.unwrap_err();
+        assert_eq!(error.kind(), StoreErrorKind::Rejected, "{reserved}");
+    }
+    // foo's layout is intact: nothing was written inside it.
+    let blobs = directory.path().join("foo/blobs");
+    let entries: Vec<_> = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, ["sha256"], "{entries:?}");
+    assert_eq!(store.list_tags("foo").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_index_entry_whose_type_contradicts_the_manifest_is_refused() {
+    let (directory, store) = temp_store();
+    let image = ImageBuilder::new(15).layer(100).build();
+    push_image(&store, "app", &image, "v1").await;
+    // Rewrite index.json so that the image manifest is listed as an index (CVE-2021-41190).
+    let path = directory.path().join("app/index.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let listed = text.replace(
+        &format!("\"{}\"", image.media_type()),
+        &format!("\"{}\"", media_types::OCI_INDEX),
+    );
+    assert_ne!(listed, text);
+    std::fs::write(&path, listed).unwrap();
+    let error = store.fetch_manifest("app", &tag("v1")).await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Protocol);
+    assert!(error.to_string().contains("CVE-2021-41190"), "{error}");
+}

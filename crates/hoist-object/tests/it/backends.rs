@@ -130,6 +130,7 @@ async fn s3_mirror(server: &S3Server, bucket: &str, prefix: &str) -> Arc<dyn Blo
             access_key_id: server.access_key().to_owned(),
             secret_access_key: server.secret_key().to_owned(),
         }),
+        ..OpenOptions::default()
     };
     open_with(&backend, &options).await.unwrap()
 }
@@ -156,6 +157,7 @@ async fn s3_errors_are_classified_and_never_show_the_secret() {
     let options = OpenOptions {
         uploads: test_uploads(),
         s3_credentials: None,
+        ..OpenOptions::default()
     };
     // Wrong credentials: refused, and the secret appears nowhere.
     let wrong = OpenOptions {

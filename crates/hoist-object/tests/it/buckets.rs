@@ -41,6 +41,7 @@ fn options(s3: Option<&S3Server>) -> OpenOptions {
             access_key_id: server.access_key().to_owned(),
             secret_access_key: server.secret_key().to_owned(),
         }),
+        timeouts: Default::default(),
     }
 }
 

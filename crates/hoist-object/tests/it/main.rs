@@ -7,6 +7,7 @@ mod backends;
 mod buckets;
 mod catalogue;
 mod suite;
+mod timeouts;
 
 use bytes::Bytes;
 use hoist_oci::Digest;

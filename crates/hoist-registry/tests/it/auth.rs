@@ -217,3 +217,114 @@ async fn plain_http_only_when_insecure() {
     );
     assert_eq!(registry.store().list_tags("app").await.unwrap(), vec![]);
 }
+
+/// A registry at `127.0.0.1` with a bearer token service at `realm`, answering `tags/list` for
+/// token `good` with one page whose `Link` points at `next_page`; and how many tokens it gave.
+async fn bearer_registry(
+    expires_in: u64,
+    next_page: Arc<Mutex<String>>,
+) -> (Fake, Arc<std::sync::atomic::AtomicUsize>) {
+    let tokens = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let realm: Arc<Mutex<String>> = Arc::default();
+    let fake = {
+        let (realm, tokens) = (realm.clone(), tokens.clone());
+        Fake::start("127.0.0.1", move |request, _| {
+            if request.target.starts_with("/token?") {
+                tokens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return Answer::new(200).body(
+                    serde_json::json!({"token": "good", "expires_in": expires_in}).to_string(),
+                );
+            }
+            if request.headers.get("authorization").map(String::as_str) == Some("Bearer good") {
+                let answer = Answer::new(200).body(r#"{"name":"app","tags":["v1"]}"#);
+                let next = next_page.lock().unwrap().clone();
+                return if next.is_empty() {
+                    answer
+                } else {
+                    answer.header("Link", &format!(r#"<{next}>; rel="next""#))
+                };
+            }
+            let challenge = format!(r#"Bearer realm="{}",service="fake""#, realm.lock().unwrap());
+            Answer::new(401).header("WWW-Authenticate", &challenge)
+        })
+        .await
+    };
+    *realm.lock().unwrap() = format!("http://{}/token", fake.host);
+    (fake, tokens)
+}
+
+fn bearer_options() -> RegistryOptions {
+    RegistryOptions {
+        insecure: true,
+        retry: quick_retries(),
+        ..RegistryOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_huge_token_lifetime_is_clamped_not_a_panic() {
+    let (fake, tokens) = bearer_registry(u64::MAX, Arc::default()).await;
+    let store = RegistryStore::new(&fake.host, bearer_options()).unwrap();
+    assert_eq!(store.list_tags("app").await.unwrap().len(), 1);
+    assert_eq!(store.list_tags("app").await.unwrap().len(), 1);
+    assert_eq!(
+        tokens.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the token is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_challenge_from_another_host_does_not_replace_the_realm() {
+    // Another host (127.0.0.2) that a `Link` points to, answering with its own login challenge.
+    let evil_realm_hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let evil = {
+        let hits = evil_realm_hits.clone();
+        Fake::start("127.0.0.2", move |request, _| {
+            if request.target.starts_with("/evil-token") {
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return Answer::new(200).body(r#"{"token":"stolen"}"#);
+            }
+            Answer::new(401).header(
+                "WWW-Authenticate",
+                r#"Bearer realm="http://127.0.0.2:1/evil-token",service="evil""#,
+            )
+        })
+        .await
+    };
+    let next_page = Arc::new(Mutex::new(format!(
+        "http://{}/v2/app/tags/list?last=v1",
+        evil.host
+    )));
+    let (fake, tokens) = bearer_registry(300, next_page.clone()).await;
+    let store = RegistryStore::new(&fake.host, bearer_options()).unwrap();
+
+    let error = store.list_tags("app").await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Unauthorized, "{error}");
+    assert!(
+        error.to_string().contains("another host") || error.to_string().contains("other than"),
+        "{error}"
+    );
+    let seen = evil.seen();
+    assert_eq!(
+        seen.len(),
+        1,
+        "one page request, no token request: {seen:?}"
+    );
+    assert!(
+        !seen[0].headers.contains_key("authorization"),
+        "the registry's token never goes to another host"
+    );
+    assert_eq!(evil_realm_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // The registry's own realm still holds: the next listing uses the cached token at once.
+    next_page.lock().unwrap().clear();
+    let before = store.requests_made();
+    assert_eq!(store.list_tags("app").await.unwrap().len(), 1);
+    assert_eq!(
+        store.requests_made(),
+        before + 1,
+        "no new challenge, no new token"
+    );
+    assert_eq!(tokens.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

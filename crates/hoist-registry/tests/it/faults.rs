@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use hoist_oci::{Digest, Reference, Tag};
 use hoist_registry::{RegistryCredentials, RegistryOptions, RegistryStore};
-use hoist_store::{Source as _, StoreErrorKind};
+use hoist_store::{Sink as _, Source as _, StoreErrorKind};
 
 use crate::collect;
 use crate::servers::{Answer, Fake, quick_retries};
@@ -221,4 +221,67 @@ async fn manifest_bytes_are_checked_against_digests_and_never_retried() {
     for media_type in hoist_oci::media_types::MANIFEST_TYPES {
         assert!(accept.contains(media_type), "{accept}");
     }
+}
+
+#[tokio::test]
+async fn an_upload_post_that_failed_is_not_sent_again() {
+    // A 500 after a POST may mean a session was opened that we cannot name: never a second one.
+    let fake = Fake::start("127.0.0.1", |request, _| {
+        if request.method == "POST" {
+            Answer::new(500)
+        } else {
+            Answer::new(404)
+        }
+    })
+    .await;
+    let store = store(&fake, options());
+    let content = b"layer".to_vec();
+    let error = store
+        .push_blob(
+            "app",
+            &Digest::of(&content),
+            5,
+            crate::stream_of(&content, 5),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Server);
+    let posts = fake
+        .seen()
+        .iter()
+        .filter(|request| request.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "{:?}", fake.seen());
+}
+
+#[tokio::test]
+async fn an_upload_post_refused_with_429_is_sent_again() {
+    // A 429 opened nothing: trying again is safe.
+    let fake = Fake::start("127.0.0.1", |request, index| {
+        match (request.method.as_str(), index) {
+            ("POST", 0) => Answer::new(429).header("Retry-After", "0"),
+            ("POST", _) => Answer::new(202).header("Location", "/v2/app/blobs/uploads/session-1"),
+            ("PUT", _) => Answer::new(201),
+            _ => Answer::new(404),
+        }
+    })
+    .await;
+    let store = store(&fake, options());
+    let content = b"layer".to_vec();
+    store
+        .push_blob(
+            "app",
+            &Digest::of(&content),
+            5,
+            crate::stream_of(&content, 5),
+        )
+        .await
+        .unwrap();
+    let methods: Vec<String> = fake
+        .seen()
+        .iter()
+        .map(|request| request.method.clone())
+        .collect();
+    assert_eq!(methods, ["POST", "POST", "PUT"]);
+    assert_eq!(store.throttled_responses(), 1);
 }

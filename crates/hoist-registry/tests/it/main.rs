@@ -1,10 +1,12 @@
 //! Integration tests of hoist-registry against real registry:2 servers on 127.0.0.1 (Debian's
-//! `docker-registry`), plus small in-process fakes for rate limits, redirects and bearer tokens.
+//! `docker-registry`), plus small in-process fakes for rate limits, redirects and bearer tokens,
+//! and the test kit's fault proxy for slow links, silence and quotas.
 
 mod auth;
 mod blobs;
 mod faults;
 mod manifests;
+mod network;
 mod servers;
 mod tags;
 

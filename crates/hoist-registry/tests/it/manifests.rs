@@ -1,7 +1,7 @@
 //! Manifest push, fetch and head against a real registry:2, for the four manifest types.
 
 use hoist_oci::{Digest, Reference, Tag, media_types};
-use hoist_registry::RegistryStore;
+use hoist_registry::{RegistryOptions, RegistryStore};
 use hoist_store::{RawManifest, Sink as _, Source as _, StoreErrorKind};
 
 use crate::servers::Registry;
@@ -189,4 +189,57 @@ async fn invalid_repository_names_are_refused_locally() {
     let error = store.list_tags("../etc").await.unwrap_err();
     assert_eq!(error.kind(), StoreErrorKind::Rejected);
     assert_eq!(store.requests_made(), 0);
+}
+
+#[tokio::test]
+async fn ambiguous_manifests_are_refused_both_ways() {
+    use crate::servers::{Answer, Fake};
+    // Served as an image manifest, but its own mediaType says index (CVE-2021-41190).
+    let document = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[]}}"#,
+        media_types::OCI_INDEX
+    );
+    let digest = Digest::of(document.as_bytes());
+    let fake = {
+        let document = document.clone();
+        Fake::start("127.0.0.1", move |_, _| {
+            Answer::new(200)
+                .header("Content-Type", media_types::OCI_MANIFEST)
+                .header(
+                    "Docker-Content-Digest",
+                    &Digest::of(document.as_bytes()).to_string(),
+                )
+                .body(document.clone())
+        })
+        .await
+    };
+    let store = RegistryStore::new(
+        &fake.host,
+        RegistryOptions {
+            insecure: true,
+            ..RegistryOptions::default()
+        },
+    )
+    .unwrap();
+    let error = store
+        .fetch_manifest("app", &Reference::Digest(digest))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Protocol);
+    assert!(error.to_string().contains("CVE-2021-41190"), "{error}");
+
+    // Nor is one pushed: a document with both layers and manifests.
+    let registry = Registry::start();
+    let both = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"x","digest":"{digest}","size":1}},"layers":[],"manifests":[]}}"#,
+        media_types::OCI_MANIFEST
+    );
+    let manifest = RawManifest::new(media_types::OCI_MANIFEST, both.into_bytes());
+    let store = registry.store();
+    let error = store
+        .push_manifest("app", &Reference::Digest(manifest.digest), &manifest)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Rejected);
+    assert_eq!(store.requests_made(), 0, "refused before sending");
 }

@@ -9,6 +9,7 @@
 //! - `validate`: checks that every image of a list was copied faithfully to a destination (the
 //!   testkit validator: identical manifest bytes, every blob present with the right sha256) and
 //!   that its tags point at it.
+//! - `proxy`: the fault proxy in front of one registry, playing a wide-area link (`--wan`).
 //!
 //! Each mode writes `NAME DIGEST TAG...` lines (the skopeo side reads them) and, for `generate`
 //! and `big`, a plain hoist manifest naming the source and the destinations.
@@ -16,6 +17,7 @@
 mod big;
 mod corpus;
 mod listing;
+mod proxy;
 
 use std::path::PathBuf;
 
@@ -37,6 +39,8 @@ enum Mode {
     Big(big::BigArguments),
     /// Validates the copies of every image listed in a file at one destination.
     Validate(ValidateArguments),
+    /// Plays a wide-area link in front of one registry until killed.
+    Proxy(proxy::ProxyArguments),
 }
 
 /// Where the copies are and which images to check.
@@ -68,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Generate(arguments) => corpus::generate(arguments).await,
         Mode::Big(arguments) => big::generate(arguments).await,
         Mode::Validate(arguments) => validate(arguments).await,
+        Mode::Proxy(arguments) => proxy::run(arguments).await,
     }
 }
 

@@ -1,4 +1,5 @@
-//! A response body that passes upstream bytes through, flipping one byte or breaking off.
+//! A response body that passes upstream bytes through, flipping one byte, breaking off, or going
+//! silent.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -17,6 +18,8 @@ pub(crate) struct FaultBody {
     flip_at: Option<u64>,
     /// Bytes to pass before failing the stream, which makes hyper drop the connection.
     cut_at: Option<u64>,
+    /// Bytes to pass before sending nothing more, the connection kept open.
+    stall_at: Option<u64>,
 }
 
 impl FaultBody {
@@ -26,7 +29,14 @@ impl FaultBody {
             position: 0,
             flip_at,
             cut_at,
+            stall_at: None,
         }
+    }
+
+    /// Goes silent (forever pending, connection open) after `bytes` bytes.
+    pub(crate) fn stalling_at(mut self, bytes: Option<u64>) -> Self {
+        self.stall_at = bytes;
+        self
     }
 }
 
@@ -46,6 +56,12 @@ impl Body for FaultBody {
             )
             .into())));
         }
+        if let Some(stall_at) = self.stall_at
+            && self.position >= stall_at
+        {
+            // Silence: never woken, never ended.
+            return Poll::Pending;
+        }
         let frame = match Pin::new(&mut self.inner).poll_frame(context) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(None) => return Poll::Ready(None),
@@ -57,8 +73,8 @@ impl Body for FaultBody {
             Err(other) => return Poll::Ready(Some(Ok(other))),
         };
         let start = self.position;
-        if let Some(cut_at) = self.cut_at {
-            let allowed = usize::try_from(cut_at - start).unwrap_or(usize::MAX);
+        for limit in [self.cut_at, self.stall_at].into_iter().flatten() {
+            let allowed = usize::try_from(limit.saturating_sub(start)).unwrap_or(usize::MAX);
             data.truncate(allowed);
         }
         let end = start + data.len() as u64;

@@ -1,6 +1,10 @@
 //! Which faults a [`super::FaultProxy`] injects, and the bookkeeping of how many are left.
 
+use std::time::Duration;
+
 use hoist_oci::Digest;
+
+use super::link::Quota;
 
 /// Which blob GET responses a body fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +28,8 @@ impl BlobSelector {
 ///
 /// Status faults apply to requests in arrival order: the first `throttle` requests get 429, the
 /// next `fail` requests get 500, later ones are forwarded. Body faults apply to successful blob
-/// GETs (`/v2/<name>/blobs/<digest>`).
+/// GETs (`/v2/<name>/blobs/<digest>`). The link (latency, bandwidth) and the quota apply to every
+/// request; see [`Quota`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Faults {
     pub(crate) corrupt: Option<BlobSelector>,
@@ -32,6 +37,10 @@ pub struct Faults {
     pub(crate) retry_after_seconds: u32,
     pub(crate) fail: u32,
     pub(crate) cut: Option<Cut>,
+    pub(crate) latency: Duration,
+    pub(crate) bandwidth: Option<u64>,
+    pub(crate) quota: Option<Quota>,
+    pub(crate) stall: Option<u64>,
 }
 
 /// Cut blob bodies after `bytes` bytes; `remaining` responses (`None`: all).
@@ -87,6 +96,39 @@ impl Faults {
             bytes,
             remaining: Some(responses),
         });
+        self
+    }
+
+    /// Delay every request by `one_way` on its way in and its response on its way out (a round
+    /// trip of twice that), and a new connection by a round trip (its handshake).
+    pub fn latency(mut self, one_way: Duration) -> Self {
+        self.latency = one_way;
+        self
+    }
+
+    /// Deliver bodies at most `bytes_per_second` per connection and direction. Applies to
+    /// connections made after it is set.
+    pub fn bandwidth(mut self, bytes_per_second: u64) -> Self {
+        self.bandwidth = Some(bytes_per_second);
+        self
+    }
+
+    /// Stop sending the body of every blob GET longer than `bytes` after that many bytes, keeping
+    /// the connection open: a server gone silent mid-body.
+    pub fn stall_after(mut self, bytes: u64) -> Self {
+        self.stall = Some(bytes);
+        self
+    }
+
+    /// Whether (and where) to stall a blob body of `length` bytes.
+    pub(crate) fn stall_at(&self, length: Option<u64>) -> Option<u64> {
+        let stall = self.stall?;
+        length.is_none_or(|length| length > stall).then_some(stall)
+    }
+
+    /// Answer 429 to requests over `quota`.
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quota = Some(quota);
         self
     }
 

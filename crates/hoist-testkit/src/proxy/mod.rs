@@ -1,9 +1,12 @@
-//! [`FaultProxy`]: a small HTTP/1.1 forwarding proxy in front of a plain-HTTP registry that
-//! injects faults: corrupted blob bytes, 429 with `Retry-After`, 500, connections dropped
-//! mid-body. It streams bodies both ways and counts every request.
+//! [`FaultProxy`]: a small HTTP/1.1 forwarding proxy in front of a plain-HTTP registry (or any
+//! HTTP server) that injects faults: corrupted blob bytes, 429 with `Retry-After`, 500,
+//! connections dropped or gone silent mid-body; and that can play a wide-area link (latency each way, a
+//! bandwidth cap per connection) and a registry's quota (429 above K concurrent requests or R
+//! requests per second). It streams bodies both ways and counts every request.
 
 mod body;
 mod faults;
+mod link;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,6 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use self::body::{BoxError, FaultBody};
 pub use self::faults::{BlobSelector, Faults};
+pub use self::link::Quota;
+use self::link::{Paced, Pacer, QuotaState};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
@@ -50,18 +55,34 @@ pub enum InjectedFault {
     Corrupted,
     /// Dropped the connection after this many body bytes.
     Cut(u64),
+    /// Answered 429 itself: the request was over the [`Quota`].
+    OverQuota,
+    /// Went silent after this many body bytes, the connection left open.
+    Stalled(u64),
+}
+
+/// How a proxy listens and forwards.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyOptions {
+    /// The address to listen on (`127.0.0.1:0`, a free port, when absent).
+    pub listen: Option<SocketAddr>,
+    /// Forward the client's `Host` header unchanged instead of naming the upstream: for servers
+    /// that check signatures over it (S3), or that build URLs from it.
+    pub keep_host: bool,
 }
 
 #[derive(Debug)]
 struct Shared {
     upstream: String,
     address: SocketAddr,
+    keep_host: bool,
     faults: Mutex<Faults>,
     requests: Mutex<Vec<ProxiedRequest>>,
-    client: Client<HttpConnector, Incoming>,
+    quota: Arc<Mutex<QuotaState>>,
+    client: Client<HttpConnector, ProxyBody>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while holding these locks; a poisoned one still holds valid data.
     mutex
         .lock()
@@ -79,9 +100,20 @@ impl FaultProxy {
     /// Starts a proxy in front of the plain-HTTP registry at `upstream_host` (`127.0.0.1:PORT`).
     /// Must be called within a tokio runtime.
     pub async fn start(upstream_host: &str, faults: Faults) -> Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|source| Error::Spawn {
+        Self::start_with(upstream_host, faults, ProxyOptions::default()).await
+    }
+
+    /// Like [`FaultProxy::start`], listening and forwarding as `options` say.
+    pub async fn start_with(
+        upstream_host: &str,
+        faults: Faults,
+        options: ProxyOptions,
+    ) -> Result<Self> {
+        let listen = options
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let listener =
+            listener(listen, faults.bandwidth.is_some()).map_err(|source| Error::Spawn {
                 program: "fault proxy listener".to_owned(),
                 source,
             })?;
@@ -92,8 +124,10 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream: upstream_host.to_owned(),
             address,
+            keep_host: options.keep_host,
             faults: Mutex::new(faults),
             requests: Mutex::default(),
+            quota: Arc::default(),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
         let accept_loop = tokio::spawn(accept(listener, Arc::clone(&shared)));
@@ -135,12 +169,52 @@ impl FaultProxy {
             .filter(|request| request.fault.is_some())
             .count()
     }
+
+    /// How many requests were answered 429 for being over the [`Quota`].
+    pub fn over_quota_count(&self) -> usize {
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|request| request.fault == Some(InjectedFault::OverQuota))
+            .count()
+    }
+
+    /// The most requests the quota saw being served at once.
+    pub fn most_served_at_once(&self) -> usize {
+        link::most_at_once(&self.shared.quota)
+    }
 }
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.accept_loop.abort();
     }
+}
+
+/// The receive buffer of a bandwidth-capped proxy's connections: about what a real link holds in
+/// flight. Loopback's default (autotuned to megabytes) would let a client write megabytes that the
+/// paced link then takes many seconds to deliver, a silence no real link shows.
+const LINK_BUFFER: u32 = 64 * 1024;
+
+/// Listens on `address`, with small receive buffers when the link is paced.
+fn listener(address: SocketAddr, paced: bool) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    if paced {
+        // Accepted connections inherit it.
+        socket.set_recv_buffer_size(LINK_BUFFER)?;
+    }
+    socket.bind(address)?;
+    socket.listen(1024)
+}
+
+/// One connection's link: a pacer per direction when bandwidth is capped.
+#[derive(Debug, Clone, Default)]
+struct Connection {
+    up: Option<Arc<Mutex<Pacer>>>,
+    down: Option<Arc<Mutex<Pacer>>>,
 }
 
 async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
@@ -150,9 +224,22 @@ async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         };
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
+            let (latency, bandwidth) = {
+                let faults = lock(&shared.faults);
+                (faults.latency, faults.bandwidth)
+            };
+            let connection = Connection {
+                up: bandwidth.map(Pacer::new),
+                down: bandwidth.map(Pacer::new),
+            };
+            // The handshake's round trip before the first request.
+            if !latency.is_zero() {
+                tokio::time::sleep(latency * 2).await;
+            }
             let service = hyper::service::service_fn(move |request| {
                 let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+                let connection = connection.clone();
+                async move { Ok::<_, Infallible>(handle(&shared, &connection, request).await) }
             });
             // A failed connection (a cut body among them) only ends that connection.
             let _ = hyper::server::conn::http1::Builder::new()
@@ -162,7 +249,11 @@ async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ProxyBody> {
+async fn handle(
+    shared: &Shared,
+    connection: &Connection,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
     let method = request.method().to_string();
     let path = request
         .uri()
@@ -177,6 +268,14 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ProxyBo
         });
     };
 
+    let (latency, quota) = {
+        let faults = lock(&shared.faults);
+        (faults.latency, faults.quota)
+    };
+    // On its way in.
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let status_fault = lock(&shared.faults).take_status_fault();
     if let Some((status, retry_after)) = status_fault {
         let fault = if status == 429 {
@@ -185,9 +284,25 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ProxyBo
             InjectedFault::Failed
         };
         record(status, Some(fault));
-        return injected_response(status, retry_after);
+        return delayed(latency, injected_response(status, retry_after)).await;
     }
+    let admission = match &quota {
+        Some(quota) => match link::admit(&shared.quota, quota) {
+            Some(admission) => Some(admission),
+            None => {
+                record(429, Some(InjectedFault::OverQuota));
+                let response = injected_response(429, quota.retry_after_seconds);
+                return delayed(latency, response).await;
+            }
+        },
+        None => None,
+    };
 
+    let request = request.map(|body| {
+        Paced::new(body, connection.up.clone(), None)
+            .map_err(|error| Box::new(error) as BoxError)
+            .boxed()
+    });
     let upstream_response = match forward(shared, request, &path).await {
         Ok(response) => response,
         Err(reason) => {
@@ -202,30 +317,44 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ProxyBo
         .then(|| blob_digest(&path))
         .flatten();
     let length = upstream_body.size_hint().exact();
-    let (flip_at, cut_at) = match blob {
+    let (flip_at, cut_at, stall_at) = match blob {
         Some(digest) => {
             let mut faults = lock(&shared.faults);
             let flip_at = faults
                 .corrupts(digest)
                 .then(|| length.map_or(0, |length| length / 2));
-            (flip_at, faults.take_cut(length))
+            (flip_at, faults.take_cut(length), faults.stall_at(length))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
-    let fault = match (cut_at, flip_at) {
-        (Some(bytes), _) => Some(InjectedFault::Cut(bytes)),
-        (None, Some(_)) => Some(InjectedFault::Corrupted),
-        (None, None) => None,
+    let fault = match (cut_at, flip_at, stall_at) {
+        (Some(bytes), _, _) => Some(InjectedFault::Cut(bytes)),
+        (None, _, Some(bytes)) => Some(InjectedFault::Stalled(bytes)),
+        (None, Some(_), None) => Some(InjectedFault::Corrupted),
+        (None, None, None) => None,
     };
     record(parts.status.as_u16(), fault);
-    let body = FaultBody::new(upstream_body, flip_at, cut_at);
-    Response::from_parts(parts, body.boxed())
+    let body = FaultBody::new(upstream_body, flip_at, cut_at).stalling_at(stall_at);
+    let body = Paced::new(body, connection.down.clone(), admission);
+    // On its way out.
+    delayed(latency, Response::from_parts(parts, body.boxed())).await
+}
+
+/// `response` after `latency`.
+async fn delayed(
+    latency: std::time::Duration,
+    response: Response<ProxyBody>,
+) -> Response<ProxyBody> {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    response
 }
 
 /// Sends the request on to the upstream registry, streaming its body.
 async fn forward(
     shared: &Shared,
-    request: Request<Incoming>,
+    request: Request<ProxyBody>,
     path: &str,
 ) -> std::result::Result<Response<Incoming>, String> {
     let (mut parts, body) = request.into_parts();
@@ -235,11 +364,13 @@ async fn forward(
     for name in HOP_BY_HOP {
         parts.headers.remove(name);
     }
-    let upstream_host = shared
-        .upstream
-        .parse()
-        .map_err(|error| format!("bad upstream host: {error}"))?;
-    parts.headers.insert(header::HOST, upstream_host);
+    if !shared.keep_host {
+        let upstream_host = shared
+            .upstream
+            .parse()
+            .map_err(|error| format!("bad upstream host: {error}"))?;
+        parts.headers.insert(header::HOST, upstream_host);
+    }
     shared
         .client
         .request(Request::from_parts(parts, body))

@@ -9,6 +9,7 @@ mod gcs;
 mod process;
 mod registry;
 mod s3;
+mod silent;
 mod tls;
 
 pub use containerd::ContainerdServer;
@@ -16,3 +17,4 @@ pub use gcs::GcsServer;
 pub use process::AccessLogEntry;
 pub use registry::{RegistryOptions, RegistryServer};
 pub use s3::{S3Request, S3Server};
+pub use silent::SilentServer;

@@ -147,3 +147,66 @@ async fn drops_the_connection_mid_blob_once() {
         Some(InjectedFault::Cut(64 * 1024))
     );
 }
+
+#[tokio::test]
+async fn plays_a_slow_far_link() {
+    use std::time::{Duration, Instant};
+    let server = registry();
+    let client = server.client().unwrap();
+    let image = ImageBuilder::new(40).layer(512 * 1024).build();
+    push(&client, &server.endpoint(), "far/app", &image, &[])
+        .await
+        .unwrap();
+    let layer = image.layers[0].descriptor.clone();
+    // 100 ms each way, 256 KiB/s per connection.
+    let proxy = FaultProxy::start(
+        &server.host(),
+        Faults::none()
+            .latency(Duration::from_millis(100))
+            .bandwidth(256 * 1024),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let (digest, length) = hash_blob(&client, &proxy.endpoint(), "far/app", layer.digest)
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!((digest, length), (layer.digest, layer.size));
+    // A handshake round trip, a request round trip, and about two seconds of bytes.
+    let least = Duration::from_millis(400) + Duration::from_secs_f64(layer.size as f64 / 262_144.0);
+    assert!(elapsed >= least.mul_f64(0.9), "{elapsed:?} < {least:?}");
+    assert!(elapsed < least * 4, "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn answers_429_over_a_quota_of_concurrent_requests() {
+    use std::time::Duration;
+    let server = registry();
+    // Requests take 400 ms (200 each way), so four sent at once overlap.
+    let proxy = FaultProxy::start(
+        &server.host(),
+        Faults::none()
+            .latency(Duration::from_millis(200))
+            .quota(hoist_testkit::Quota::concurrent(2).retry_after(3)),
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/v2/", proxy.host());
+    let answers = futures::future::join_all((0..4).map(|_| client.get(&url).send())).await;
+    let mut statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|answer| answer.unwrap().status().as_u16())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    assert_eq!(proxy.over_quota_count(), 2);
+    assert_eq!(proxy.most_served_at_once(), 2);
+    let throttled = proxy
+        .requests()
+        .into_iter()
+        .filter(|request| request.fault == Some(InjectedFault::OverQuota))
+        .count();
+    assert_eq!(throttled, 2);
+}

@@ -9,6 +9,7 @@ mod files;
 mod hostile;
 mod isolation;
 mod mirrors;
+mod network;
 mod promote;
 mod rehearse;
 mod snapshot;
