@@ -1,5 +1,6 @@
 //! Copying one blob: skip when present, mount within one store, else stream it through a
-//! [`VerifyingStream`] with retries; and the in-flight map that merges identical blob copies.
+//! [`VerifyingStream`] (or read it from the [`Spool`](crate::Spool)) with retries; and the
+//! in-flight map that merges identical blob copies.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -154,7 +155,8 @@ impl Inner {
         }
     }
 
-    /// Streams the blob from the source to the destination, verified, never held whole.
+    /// Streams the blob from the source (or the spool) to the destination, verified once, never
+    /// held whole.
     async fn upload_blob(
         &self,
         source_repository: &str,
@@ -163,16 +165,25 @@ impl Inner {
         attempt: u32,
     ) -> Result<(), StoreError> {
         let (digest, size) = (blob.digest, blob.size);
-        let stream = self.source.fetch_blob(source_repository, &digest).await?;
+        let verified = match &self.spool {
+            Some(spool) => {
+                spool
+                    .read(&self.source, source_repository, digest, size)
+                    .await?
+            }
+            None => {
+                let stream = self.source.fetch_blob(source_repository, &digest).await?;
+                let subject = format!("{}/{source_repository}@{digest}", self.source.describe());
+                VerifyingStream::new(stream, subject, digest, size).boxed()
+            }
+        };
         self.emit(&ProgressEvent::BlobStarted {
             digest,
             size,
             attempt,
         });
-        let source_subject = format!("{}/{source_repository}@{digest}", self.source.describe());
-        let verified = VerifyingStream::new(stream, source_subject, digest, size).boxed();
         self.destination
-            .push_blob(
+            .push_verified_blob(
                 destination_repository,
                 &digest,
                 size,

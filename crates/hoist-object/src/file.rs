@@ -12,7 +12,7 @@ use crate::parts::PartReader;
 use crate::{BlobMirror, PutOutcome, blob_key};
 
 /// Bytes read from the stream before writing them out.
-const WRITE_CHUNK: u64 = 1024 * 1024;
+const WRITE_CHUNK: u64 = 256 * 1024;
 
 /// Blobs in `DIR/containers/images/sha256:<hex>`. A blob is written to a temporary file in the
 /// same directory and hard-linked into place only once verified: the link fails rather than
@@ -49,7 +49,7 @@ impl BlobMirror for FileMirror {
         }
     }
 
-    async fn put_blob(
+    async fn put_verified_blob(
         &self,
         digest: &Digest,
         size: u64,
@@ -73,7 +73,7 @@ impl BlobMirror for FileMirror {
             .reopen()
             .map_err(|error| ObjectError::io(temporary.path().display().to_string(), error))?;
         let mut file = tokio::fs::File::from_std(file);
-        let mut reader = PartReader::new(stream, &subject, digest, size, WRITE_CHUNK);
+        let mut reader = PartReader::new(stream, &subject, size, WRITE_CHUNK);
         while let Some(chunk) = reader.next_part().await? {
             file.write_all(&chunk)
                 .await

@@ -9,8 +9,11 @@
 //! `ifGenerationMatch=0` so an existing object is never replaced. `object_store` is still used
 //! for what it is good at: application default credentials, turned into OAuth tokens.
 //!
-//! A resumable upload makes the object visible only with its last chunk, which is sent only after
-//! the blob was read to its end and verified. With an emulator endpoint no token is sent.
+//! A media upload streams the blob with its last bytes held back until the caller's verification
+//! ended; a resumable upload (above the multipart threshold) makes the object visible only with its
+//! last chunk, which is sent only after the blob was read to its end and verified. The CRC32C GCS
+//! reports for what it stored is compared with the CRC32C of what was sent. With an emulator
+//! endpoint no token is sent.
 
 use std::sync::Arc;
 
@@ -23,7 +26,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
 use crate::file::existing;
-use crate::parts::PartReader;
+use crate::parts::{Guarded, PartReader};
 use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
 const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -47,9 +50,9 @@ pub struct GcsMirror {
 struct ObjectResource {
     /// The size, a decimal string in the JSON API.
     size: String,
-    /// The MD5 of the content, base64 (absent for composite objects).
-    #[serde(default, rename = "md5Hash")]
-    md5_hash: Option<String>,
+    /// The CRC32C of the content, base64 of its four big-endian bytes.
+    #[serde(default)]
+    crc32c: Option<String>,
 }
 
 impl GcsMirror {
@@ -163,14 +166,16 @@ impl GcsMirror {
         ))
     }
 
+    /// One streamed media upload of exactly `size` bytes. GCS commits the object once it has
+    /// them all, so the guarded body holds the last bytes back until the stream's verified end.
     async fn put_single(
         &self,
         name: &str,
         size: u64,
-        mut reader: PartReader,
+        stream: ByteStream,
     ) -> Result<(), ObjectError> {
         let subject = self.subject(name);
-        let content = reader.read_all().await?;
+        let (body, tally) = Guarded::new(stream, &subject, size);
         let mut url = self.url(true, None)?;
         url.query_pairs_mut()
             .append_pair("uploadType", "media")
@@ -180,9 +185,19 @@ impl GcsMirror {
             .request(Method::POST, url, &subject)
             .await?
             .header("content-type", "application/octet-stream")
-            .body(content);
-        let response = self.send(request, &subject).await?;
-        check_stored(response, &subject, size, reader.md5()).await
+            .header("content-length", size)
+            .body(reqwest::Body::wrap_stream(body));
+        let sent = self.send(request, &subject).await;
+        let (input_error, crc32c) = {
+            let mut tally = tally
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (tally.take_error(), tally.crc32c())
+        };
+        if let Some(error) = input_error {
+            return Err(ObjectError::from_stream(&subject, error));
+        }
+        check_stored(sent?, &subject, size, crc32c).await
     }
 
     async fn put_resumable(
@@ -262,7 +277,7 @@ impl GcsMirror {
                 .body(chunk);
             let response = self.send(request, subject).await?;
             if last {
-                return check_stored(response, subject, size, reader.md5()).await;
+                return check_stored(response, subject, size, reader.crc32c()).await;
             }
             if response.status() != StatusCode::PERMANENT_REDIRECT {
                 return Err(ObjectError::new(
@@ -282,18 +297,18 @@ impl GcsMirror {
             .await?
             .header("content-range", format!("bytes */{size}"));
         let response = self.send(request, subject).await?;
-        check_stored(response, subject, size, reader.md5()).await
+        check_stored(response, subject, size, reader.crc32c()).await
     }
 }
 
 /// Reads the object resource a completed upload returns and checks its size and, when the
-/// server reports one, its MD5 against the MD5 of the (verified) bytes sent: GCS's own record of
-/// what it stored.
+/// server reports one, its CRC32C against the CRC32C of the (verified) bytes sent: GCS's own
+/// record of what it stored.
 async fn check_stored(
     response: Response,
     subject: &str,
     size: u64,
-    md5: [u8; 16],
+    crc32c: u32,
 ) -> Result<(), ObjectError> {
     let object: ObjectResource = response.json().await.map_err(|error| {
         ObjectError::new(
@@ -303,14 +318,14 @@ async fn check_stored(
         )
         .with_source(error)
     })?;
-    compare_stored(&object, subject, size, md5)
+    compare_stored(&object, subject, size, crc32c)
 }
 
 fn compare_stored(
     object: &ObjectResource,
     subject: &str,
     size: u64,
-    md5: [u8; 16],
+    crc32c: u32,
 ) -> Result<(), ObjectError> {
     match object.size.parse::<u64>() {
         Ok(stored) if stored == size => {}
@@ -323,12 +338,12 @@ fn compare_stored(
         }
     }
     use base64::Engine as _;
-    let sent = base64::engine::general_purpose::STANDARD.encode(md5);
-    match &object.md5_hash {
+    let sent = base64::engine::general_purpose::STANDARD.encode(crc32c.to_be_bytes());
+    match &object.crc32c {
         Some(stored) if *stored != sent => Err(ObjectError::new(
             ObjectErrorKind::Corrupt,
             subject,
-            format!("the server stored content with MD5 {stored}, sent {sent}"),
+            format!("the server stored content with CRC32C {stored}, sent {sent}"),
         )),
         _ => Ok(()),
     }
@@ -372,7 +387,7 @@ impl BlobMirror for GcsMirror {
         })
     }
 
-    async fn put_blob(
+    async fn put_verified_blob(
         &self,
         digest: &Digest,
         size: u64,
@@ -383,11 +398,11 @@ impl BlobMirror for GcsMirror {
         if let Some(found) = self.blob_size(digest).await? {
             return existing(&subject, size, found);
         }
-        let reader = PartReader::new(stream, &subject, digest, size, self.uploads.part_size);
         let written = if size > self.uploads.multipart_threshold {
+            let reader = PartReader::new(stream, &subject, size, self.uploads.part_size);
             self.put_resumable(&name, size, reader).await
         } else {
-            self.put_single(&name, size, reader).await
+            self.put_single(&name, size, stream).await
         };
         match written {
             Ok(()) => Ok(PutOutcome::Written),
@@ -424,29 +439,26 @@ impl BlobMirror for GcsMirror {
 mod tests {
     use super::*;
 
-    fn object(size: &str, md5_hash: Option<&str>) -> ObjectResource {
+    fn object(size: &str, crc32c: Option<&str>) -> ObjectResource {
         ObjectResource {
             size: size.to_owned(),
-            md5_hash: md5_hash.map(str::to_owned),
+            crc32c: crc32c.map(str::to_owned),
         }
     }
 
     #[test]
-    fn the_stored_size_and_md5_must_be_what_was_sent() {
-        // MD5("hello") = 5d41402abc4b2a76b9719d911017c592.
-        let md5 = [
-            0x5d, 0x41, 0x40, 0x2a, 0xbc, 0x4b, 0x2a, 0x76, 0xb9, 0x71, 0x9d, 0x91, 0x10, 0x17,
-            0xc5, 0x92,
-        ];
-        let good = "XUFAKrxLKna5cZ2REBfFkg==";
-        assert!(compare_stored(&object("5", Some(good)), "o", 5, md5).is_ok());
+    fn the_stored_size_and_crc32c_must_be_what_was_sent() {
+        // CRC32C("hello") = 0x9a71bb4c.
+        let crc = crate::parts::crc32c_of(b"hello");
+        assert_eq!(crc, 0x9a71_bb4c);
+        let good = "mnG7TA==";
+        assert!(compare_stored(&object("5", Some(good)), "o", 5, crc).is_ok());
         assert!(
-            compare_stored(&object("5", None), "o", 5, md5).is_ok(),
-            "no MD5 reported"
+            compare_stored(&object("5", None), "o", 5, crc).is_ok(),
+            "no CRC32C reported"
         );
-        let error = compare_stored(&object("5", Some("AAAAAAAAAAAAAAAAAAAAAA==")), "o", 5, md5)
-            .unwrap_err();
+        let error = compare_stored(&object("5", Some("AAAAAA==")), "o", 5, crc).unwrap_err();
         assert_eq!(error.kind(), ObjectErrorKind::Corrupt);
-        assert!(compare_stored(&object("4", Some(good)), "o", 5, md5).is_err());
+        assert!(compare_stored(&object("4", Some(good)), "o", 5, crc).is_err());
     }
 }

@@ -1,10 +1,11 @@
 //! `hoist mirror`: fill blob mirrors with every blob of every promoted image, reading the
-//! registries only. A dry run without `--confirm`, like `hoist promote`.
+//! registries only (each blob once, through the spool, for all the mirrors). A dry run without
+//! `--confirm`, like `hoist promote`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write as _;
 
-use hoist_promote::Stores;
+use hoist_promote::{ExecuteOptions, MirrorWork, Plan, Stores};
 
 use crate::cli::{MirrorArgs, OutputFormat};
 use crate::exit::Outcome;
@@ -48,14 +49,33 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
         }
     };
     let stores = Stores::new(config);
-    let report = runtime.block_on(mirrors::run(
-        &edges,
-        &stores,
-        &opened,
-        args.confirm,
-        &HashSet::new(),
-        args.jobs.max(1) * 4,
-    ));
+    let concurrency = args.jobs.max(1) * 4;
+    let report = if args.confirm {
+        let spool = mirrors::open_spool(&args.spool)?;
+        runtime.block_on(async {
+            let (images, problems) = hoist_promote::read_images(&edges, &stores, concurrency).await;
+            let options = ExecuteOptions {
+                jobs: args.jobs,
+                spool: Some(spool),
+                ..ExecuteOptions::default()
+            };
+            let work = MirrorWork {
+                images: &images,
+                mirrors: &opened,
+            };
+            let execution = hoist_promote::execute(
+                &Plan::default(),
+                &HashMap::new(),
+                &stores,
+                Some(work),
+                &options,
+            )
+            .await;
+            MirrorsReport::filled(&images, problems, execution.mirrors)
+        })
+    } else {
+        runtime.block_on(mirrors::survey(&edges, &stores, &opened, concurrency))
+    };
     let ok = report.is_complete();
     print(
         args.output,

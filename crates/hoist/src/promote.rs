@@ -1,11 +1,12 @@
 //! `hoist promote`: plan from what the registries hold, gate on policies, and with `--confirm`
 //! execute the same plan. The plan goes to stdout (text or JSON), progress to stderr.
 //!
-//! With `--backends`, the blob mirrors come after the registries: the dry run surveys them, and
-//! `--confirm` fills them with every blob of every promoted image (not only those copied now: a
-//! mirror added later is back-filled, and `HEAD` skips make re-runs cheap).
+//! With `--backends`, the dry run also surveys the blob mirrors, and `--confirm` fills them in the
+//! same pass as the registries with every blob of every promoted image (not only those copied
+//! now: a mirror added later is back-filled, and `HEAD` skips make re-runs cheap). One spool
+//! reads each source blob once for every destination registry and mirror.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -13,7 +14,8 @@ use hoist_manifest::Severity;
 use hoist_oci::RegistryName;
 use hoist_plan::{EdgeSet, find_conflicts};
 use hoist_promote::{
-    Action, ExecuteOptions, Execution, PlanOptions, Planned, Problem, RegistryTotals, Step, Stores,
+    Action, ExecuteOptions, Execution, MirrorWork, PlanOptions, Planned, Problem, RegistryTotals,
+    Step, Stores,
 };
 
 use crate::cli::{OutputFormat, PromoteArgs};
@@ -115,25 +117,15 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
             Outcome::Refused
         });
     }
-    let run_mirrors = |skip: &HashSet<hoist_oci::Digest>| {
-        opened.as_ref().map(|opened| {
-            runtime.block_on(mirrors::run(
-                &edges,
-                &stores,
-                opened,
-                args.confirm,
-                skip,
-                concurrency,
-            ))
-        })
-    };
-    if !args.confirm || plan.is_noop() {
+    if !args.confirm || (plan.is_noop() && opened.is_none()) {
         let nothing = Execution::default();
         report.executed = args.confirm;
         if args.confirm {
             report.execution = Some(&nothing);
         }
-        report.mirrors = run_mirrors(&HashSet::new());
+        report.mirrors = opened
+            .as_ref()
+            .map(|opened| runtime.block_on(mirrors::survey(&edges, &stores, opened, concurrency)));
         report.ok = report
             .mirrors
             .as_ref()
@@ -145,6 +137,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
             Outcome::Partial
         });
     }
+    let spool = mirrors::open_spool(&args.spool)?;
 
     // Text: the plan first, so a log shows what is about to happen before it happens.
     if args.output == OutputFormat::Text {
@@ -156,7 +149,12 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         .fold((0, 0), |(images, bytes), total| {
             (images + total.copies + total.tag_only, bytes + total.bytes)
         });
-    let execution = runtime.block_on(async {
+    // Registries and mirrors in one pass: each source blob is read once for all of them.
+    let (mut execution, mirror_images, mirror_problems) = runtime.block_on(async {
+        let (mirror_images, mirror_problems) = match &opened {
+            Some(_) => hoist_promote::read_images(&edges, &stores, concurrency).await,
+            None => Default::default(),
+        };
         let reporter = Arc::new(Reporter::start(images, bytes, args.quiet));
         let on_step = {
             let reporter = reporter.clone();
@@ -172,21 +170,27 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
             copy: Default::default(),
             progress: Some(reporter.copy_progress()),
             on_step: Some(on_step),
+            spool: Some(spool),
         };
-        let execution = hoist_promote::execute(plan, &stores, &options).await;
+        let work = opened.as_ref().map(|opened| MirrorWork {
+            images: &mirror_images,
+            mirrors: opened,
+        });
+        let execution = hoist_promote::execute(plan, &planned.blobs, &stores, work, &options).await;
         drop(options);
         if let Ok(reporter) = Arc::try_unwrap(reporter) {
             reporter.finish();
         }
-        execution
+        (execution, mirror_images, mirror_problems)
     });
-    // Mirrors after the registries; an image whose copy failed waits for the re-run.
-    let failed: HashSet<hoist_oci::Digest> = execution
-        .failures
-        .iter()
-        .map(|failure| failure.step.digest)
-        .collect();
-    report.mirrors = run_mirrors(&failed);
+    if opened.is_some() {
+        let backends = std::mem::take(&mut execution.mirrors);
+        report.mirrors = Some(MirrorsReport::filled(
+            &mirror_images,
+            mirror_problems,
+            backends,
+        ));
+    }
     report.executed = true;
     report.ok = execution.failures.is_empty()
         && report
@@ -198,7 +202,11 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         OutputFormat::Json => print(args.output, &report)?,
         OutputFormat::Text => {
             let mut out = std::io::stdout().lock();
-            print_execution(&mut out, &execution)?;
+            if plan.is_noop() {
+                writeln!(out, "\nnothing to do: every destination is complete.")?;
+            } else {
+                print_execution(&mut out, &execution)?;
+            }
             if let Some(mirrors) = &report.mirrors {
                 mirrors::print_text(&mut out, mirrors)?;
             }
@@ -356,6 +364,15 @@ fn print_execution(out: &mut impl std::io::Write, execution: &Execution) -> std:
         execution.tags_set,
         execution.attached
     )?;
+    let reads = &execution.source_reads;
+    if reads.fetches > 0 {
+        writeln!(
+            out,
+            "read from the sources: {} blob(s), {}",
+            reads.fetches,
+            indicatif::HumanBytes(reads.bytes_fetched),
+        )?;
+    }
     if !execution.failures.is_empty() {
         writeln!(
             out,
