@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use hoist_oci::Digest;
 use hoist_store::{ByteStream, Source, StoreError, StoreErrorKind, VerifyingStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -481,22 +481,26 @@ async fn fill(
     let mut batch = BytesMut::with_capacity(WRITE_BATCH);
     let mut written = 0u64;
     loop {
-        let chunk = verified.next().await.transpose()?;
+        // Write what was gathered whenever the source has nothing more right now, so readers
+        // follow the fetch closely; else in batches.
+        let next = match verified.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                if !batch.is_empty() {
+                    written = write_batch(blob, digest, written, batch.split().freeze()).await?;
+                    sender.send_replace(Status::Fetching(written));
+                }
+                verified.next().await
+            }
+        };
+        let chunk = next.transpose()?;
         let end = chunk.is_none();
         if let Some(chunk) = &chunk {
             lock(&shared.state).stats.bytes_fetched += chunk.len() as u64;
             batch.extend_from_slice(chunk);
         }
         if batch.len() >= WRITE_BATCH || (end && !batch.is_empty()) {
-            let bytes = batch.split().freeze();
-            let length = bytes.len() as u64;
-            let file = Arc::clone(&blob.file);
-            tokio::task::spawn_blocking(move || file.write_all_at(&bytes, written))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|result| result)
-                .map_err(|error| StoreError::io(format!("the spooled copy of {digest}"), error))?;
-            written += length;
+            written = write_batch(blob, digest, written, batch.split().freeze()).await?;
             sender.send_replace(Status::Fetching(written));
         }
         if end {
@@ -504,6 +508,24 @@ async fn fill(
             return Ok(());
         }
     }
+}
+
+/// Writes `bytes` at `offset` (off the async threads: the page cache can make a writer wait);
+/// returns the new end.
+async fn write_batch(
+    blob: &Spooled,
+    digest: Digest,
+    offset: u64,
+    bytes: Bytes,
+) -> Result<u64, StoreError> {
+    let length = bytes.len() as u64;
+    let file = Arc::clone(&blob.file);
+    tokio::task::spawn_blocking(move || file.write_all_at(&bytes, offset))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|result| result)
+        .map_err(|error| StoreError::io(format!("the spooled copy of {digest}"), error))?;
+    Ok(offset + length)
 }
 
 /// Marks a reader closed when dropped, so the blob can be evicted.
@@ -599,4 +621,184 @@ fn shared_error(error: &StoreError) -> StoreError {
         cause = inner.source();
     }
     StoreError::new(error.kind(), error.subject(), message).with_retry_after(error.retry_after())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use hoist_oci::{Reference, Tag};
+    use hoist_store::{ManifestHead, RawManifest};
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// A source whose one blob arrives chunk by chunk, when the test sends it.
+    struct Trickle {
+        chunks: Mutex<Option<mpsc::UnboundedReceiver<Bytes>>>,
+        fetches: AtomicUsize,
+    }
+
+    impl std::fmt::Debug for Trickle {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Trickle")
+        }
+    }
+
+    fn unsupported() -> StoreError {
+        StoreError::new(StoreErrorKind::Unsupported, "trickle", "blobs only")
+    }
+
+    #[async_trait::async_trait]
+    impl Source for Trickle {
+        fn describe(&self) -> String {
+            "trickle".to_owned()
+        }
+        async fn list_tags(&self, _: &str) -> Result<Vec<Tag>, StoreError> {
+            Err(unsupported())
+        }
+        async fn head_manifest(
+            &self,
+            _: &str,
+            _: &Reference,
+        ) -> Result<Option<ManifestHead>, StoreError> {
+            Err(unsupported())
+        }
+        async fn fetch_manifest(
+            &self,
+            _: &str,
+            _: &Reference,
+        ) -> Result<Option<RawManifest>, StoreError> {
+            Err(unsupported())
+        }
+        async fn blob_size(&self, _: &str, _: &Digest) -> Result<Option<u64>, StoreError> {
+            Err(unsupported())
+        }
+        async fn fetch_blob(&self, _: &str, _: &Digest) -> Result<ByteStream, StoreError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let receiver = lock(&self.chunks).take().ok_or_else(unsupported)?;
+            Ok(Box::pin(futures::stream::unfold(
+                receiver,
+                |mut receiver| async move {
+                    let chunk = receiver.recv().await?;
+                    Some((Ok(chunk), receiver))
+                },
+            )))
+        }
+    }
+
+    fn trickle() -> (Arc<Trickle>, mpsc::UnboundedSender<Bytes>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let source = Arc::new(Trickle {
+            chunks: Mutex::new(Some(receiver)),
+            fetches: AtomicUsize::new(0),
+        });
+        (source, sender)
+    }
+
+    fn spool() -> (Spool, tempfile::TempDir) {
+        let directory = tempfile::tempdir().unwrap();
+        let spool = Spool::new(SpoolOptions {
+            directory: directory.path().to_owned(),
+            capacity: 1 << 20,
+        })
+        .unwrap();
+        (spool, directory)
+    }
+
+    /// Reads what `stream` has now, without waiting: its bytes, and whether it ended or failed.
+    async fn drain_ready(stream: &mut ByteStream) -> (Vec<u8>, Option<Result<(), StoreError>>) {
+        let mut bytes = Vec::new();
+        loop {
+            let next =
+                tokio::time::timeout(std::time::Duration::from_millis(200), stream.next()).await;
+            match next {
+                Err(_) => return (bytes, None),
+                Ok(None) => return (bytes, Some(Ok(()))),
+                Ok(Some(Ok(chunk))) => bytes.extend_from_slice(&chunk),
+                Ok(Some(Err(error))) => return (bytes, Some(Err(error))),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn readers_follow_the_fetch_but_get_the_last_byte_only_once_verified() {
+        let content = b"0123456789";
+        let digest = Digest::of(content);
+        let (source, sender) = trickle();
+        let source: Arc<dyn Source> = source;
+        let (spool, _directory) = spool();
+        let mut first = spool.read(&source, "r", digest, 10).await.unwrap();
+        sender.send(Bytes::from_static(b"01234")).unwrap();
+        sender.send(Bytes::from_static(b"56789")).unwrap();
+        let (bytes, end) = drain_ready(&mut first).await;
+        assert_eq!(
+            bytes, b"012345678",
+            "all but the last byte, before the end is known"
+        );
+        assert!(end.is_none());
+
+        // A second reader starts from the first byte, without another fetch.
+        let mut second = spool.read(&source, "r", digest, 10).await.unwrap();
+        drop(sender);
+        let (bytes, end) = drain_ready(&mut first).await;
+        assert_eq!(bytes, b"9");
+        assert!(matches!(end, Some(Ok(()))));
+        let (bytes, end) = drain_ready(&mut second).await;
+        assert_eq!(bytes, content);
+        assert!(matches!(end, Some(Ok(()))));
+        assert_eq!(spool.stats().fetches, 1);
+    }
+
+    #[tokio::test]
+    async fn a_mismatch_fails_every_reader_instead_of_the_last_byte() {
+        let digest = Digest::of(b"0123456789");
+        let (source, sender) = trickle();
+        let counter = Arc::clone(&source);
+        let source: Arc<dyn Source> = source;
+        let (spool, _directory) = spool();
+        let mut reader = spool.read(&source, "r", digest, 10).await.unwrap();
+        sender.send(Bytes::from_static(b"0123456780")).unwrap();
+        drop(sender);
+        let (bytes, end) = drain_ready(&mut reader).await;
+        assert!(
+            bytes.len() < 10 && b"0123456780".starts_with(&bytes),
+            "never the whole blob: {bytes:?}"
+        );
+        let error = end.expect("an end").expect_err("a mismatch");
+        assert_eq!(error.kind(), StoreErrorKind::DigestMismatch);
+
+        // Remembered: another reader fails the same way, without reading the source again.
+        let mut again = spool.read(&source, "r", digest, 10).await.unwrap();
+        let (bytes, end) = drain_ready(&mut again).await;
+        assert!(bytes.is_empty());
+        assert!(matches!(end, Some(Err(_))));
+        assert_eq!(counter.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_blob_is_evicted_once_every_announced_consumer_released_it() {
+        let content = b"evict me";
+        let digest = Digest::of(content);
+        let (source, sender) = trickle();
+        let source: Arc<dyn Source> = source;
+        let (spool, _directory) = spool();
+        spool.expect(digest, 2);
+        let mut reader = spool.read(&source, "r", digest, 8).await.unwrap();
+        sender.send(Bytes::from_static(content)).unwrap();
+        drop(sender);
+        let (bytes, _) = drain_ready(&mut reader).await;
+        assert_eq!(bytes, content);
+        drop(reader);
+        assert_eq!(
+            lock(&spool.shared.state).held_bytes,
+            8,
+            "kept for the second consumer"
+        );
+        spool.release(&digest);
+        assert_eq!(lock(&spool.shared.state).held_bytes, 8);
+        spool.release(&digest);
+        assert_eq!(lock(&spool.shared.state).held_bytes, 0, "evicted");
+        assert!(lock(&spool.shared.state).entries.is_empty());
+    }
 }
