@@ -51,8 +51,9 @@ impl S3Server {
             .args(["--host", "127.0.0.1", "--port", "0"])
             .args(["--access-key", &access_key, "--secret-key", &secret_key])
             .arg(directory.path())
-            // It logs its address at info level only.
-            .env("RUST_LOG", "s3s_fs=info");
+            // It logs its address at info level only; at debug it logs every object it writes
+            // ("write file"), which [`S3Server::object_writes`] counts.
+            .env("RUST_LOG", "s3s_fs=debug");
         let log = Arc::<Log>::default();
         let program_name = program.display().to_string();
         let (process, port) = ServerProcess::start(command, &program_name, &log, running_port)?;
@@ -100,6 +101,23 @@ impl S3Server {
     /// Everything the server printed so far.
     pub fn log_text(&self) -> String {
         self.log.text()
+    }
+
+    /// How many times the server wrote the object `key` of `bucket` (a `PutObject`, or the
+    /// completion of a multipart upload), from its own log: a wire-level count of writes.
+    pub fn object_writes(&self, bucket: &str, key: &str) -> usize {
+        // `... DEBUG s3s_fs::s3: write file, path: /DATA/BUCKET/KEY, size: 9173, ...` (a
+        // completed multipart upload names it `to: ...`).
+        let path = self.object_path(bucket, key).display().to_string();
+        let targets = [format!("path: {path}"), format!("to: {path}")];
+        self.log_text()
+            .lines()
+            .filter(|line| line.contains("write file"))
+            .filter(|line| {
+                line.split(", ")
+                    .any(|field| targets.iter().any(|target| field.trim() == target))
+            })
+            .count()
     }
 
     /// Whether the process still runs.

@@ -4,6 +4,7 @@ mod check_base;
 mod check_corpus;
 mod check_plain;
 mod example;
+mod fanout;
 mod mirrors;
 mod promote;
 mod support;
