@@ -1,4 +1,5 @@
-//! Copying one blob: skip when present, mount within one store, else stream it through a
+//! Copying one blob: skip when present, mount within one store (or from another repository of
+//! the destination that holds it), else stream it through a
 //! [`VerifyingStream`] (or read it from the [`Spool`](crate::Spool)) with retries; and the
 //! in-flight map that merges identical blob copies.
 
@@ -93,6 +94,9 @@ impl Inner {
         let outcome = self
             .place_blob(source_repository, destination_repository, blob, &subject)
             .await?;
+        lock(&self.placed)
+            .entry(digest)
+            .or_insert_with(|| destination_repository.to_owned());
         self.emit(&ProgressEvent::BlobDone { digest, outcome });
         Ok(outcome)
     }
@@ -121,10 +125,17 @@ impl Inner {
             Ok(None) => {}
             Err(error) => return Err(CopyError::store("check blob", subject, error)),
         }
-        if self.same_store && source_repository != destination_repository {
+        // Within one store, mount from the source repository; else from another repository of
+        // the destination that this copier saw holding the blob (images sharing base layers).
+        let mount_from = if self.same_store {
+            Some(source_repository.to_owned())
+        } else {
+            lock(&self.placed).get(&digest).cloned()
+        };
+        if let Some(from) = mount_from.filter(|from| from != destination_repository) {
             match self
                 .destination
-                .mount_blob(destination_repository, source_repository, &digest)
+                .mount_blob(destination_repository, &from, &digest)
                 .await
             {
                 Ok(true) => return Ok(BlobOutcome::Mounted),

@@ -111,6 +111,9 @@ pub(crate) struct Inner {
     pub(crate) spool: Option<Spool>,
     /// Blob copies by (destination repository, digest): running, or finished successfully.
     pub(crate) in_flight: Mutex<HashMap<(String, Digest), SharedCopy>>,
+    /// A destination repository known to hold each blob (found there, uploaded or mounted), to
+    /// mount it from into the other repositories of the destination instead of uploading again.
+    pub(crate) placed: Mutex<HashMap<Digest, String>>,
     /// Source tag lists by repository, listed once per copier to find attached artifacts.
     source_tags: tokio::sync::Mutex<HashMap<String, Arc<HashSet<Tag>>>>,
 }
@@ -147,6 +150,7 @@ impl Copier {
                 same_store,
                 spool: None,
                 in_flight: Mutex::default(),
+                placed: Mutex::default(),
                 source_tags: tokio::sync::Mutex::default(),
             }),
         }

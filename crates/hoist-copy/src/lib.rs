@@ -10,8 +10,9 @@
 //!   verified stream and hashes nothing again); a mismatch aborts the upload and fails the
 //!   image with [`CopyErrorKind::DigestMismatch`], without a retry.
 //! - **Nothing is done twice**: a blob or manifest the destination has is skipped after a `HEAD`;
-//!   within one source store blobs are mounted across repositories; a blob that several requests
-//!   need at once is uploaded once (the others wait for that upload).
+//!   within one source store blobs are mounted across repositories, and a blob the copier already
+//!   saw in one destination repository is mounted into the others (images sharing base layers);
+//!   a blob that several requests need at once is uploaded once (the others wait for that upload).
 //! - **Commit order** blobs → child manifests → index → tags, so a failure never leaves a tag
 //!   pointing at something incomplete, and running the copy again finishes it.
 //! - **Tags never move**: a destination tag pointing elsewhere fails with

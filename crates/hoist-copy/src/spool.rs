@@ -31,7 +31,7 @@ use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{FutureExt as _, StreamExt as _};
 use hoist_oci::Digest;
 use hoist_store::{ByteStream, Source, StoreError, StoreErrorKind, VerifyingStream};
@@ -478,7 +478,9 @@ async fn fill(
 ) -> Result<(), StoreError> {
     let stream = source.fetch_blob(repository, &digest).await?;
     let mut verified = VerifyingStream::new(stream, blob.subject.clone(), digest, blob.size);
-    let mut batch = BytesMut::with_capacity(WRITE_BATCH);
+    // Chunks as the source sent them, written together (vectored: no copy).
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0usize;
     let mut written = 0u64;
     loop {
         // Write what was gathered whenever the source has nothing more right now, so readers
@@ -487,7 +489,9 @@ async fn fill(
             Some(next) => next,
             None => {
                 if !batch.is_empty() {
-                    written = write_batch(blob, digest, written, batch.split().freeze()).await?;
+                    let chunks = std::mem::take(&mut batch);
+                    written = write_chunks(blob, digest, written, chunks).await?;
+                    batched = 0;
                     sender.send_replace(Status::Fetching(written));
                 }
                 verified.next().await
@@ -495,12 +499,15 @@ async fn fill(
         };
         let chunk = next.transpose()?;
         let end = chunk.is_none();
-        if let Some(chunk) = &chunk {
+        if let Some(chunk) = chunk {
             lock(&shared.state).stats.bytes_fetched += chunk.len() as u64;
-            batch.extend_from_slice(chunk);
+            batched += chunk.len();
+            batch.push(chunk);
         }
-        if batch.len() >= WRITE_BATCH || (end && !batch.is_empty()) {
-            written = write_batch(blob, digest, written, batch.split().freeze()).await?;
+        if batched >= WRITE_BATCH || (end && !batch.is_empty()) {
+            let chunks = std::mem::take(&mut batch);
+            written = write_chunks(blob, digest, written, chunks).await?;
+            batched = 0;
             sender.send_replace(Status::Fetching(written));
         }
         if end {
@@ -510,22 +517,71 @@ async fn fill(
     }
 }
 
-/// Writes `bytes` at `offset` (off the async threads: the page cache can make a writer wait);
-/// returns the new end.
-async fn write_batch(
+/// Writes `chunks` at `offset`; returns the new end. Tried right here first without waiting
+/// (the page cache takes it at once); only a write that would wait (dirty-page throttling) goes
+/// to the blocking pool.
+async fn write_chunks(
     blob: &Spooled,
     digest: Digest,
     offset: u64,
-    bytes: Bytes,
+    chunks: Vec<Bytes>,
 ) -> Result<u64, StoreError> {
-    let length = bytes.len() as u64;
-    let file = Arc::clone(&blob.file);
-    tokio::task::spawn_blocking(move || file.write_all_at(&bytes, offset))
+    let length: u64 = chunks.iter().map(|chunk| chunk.len() as u64).sum();
+    let done = write_cached(&blob.file, &chunks, offset);
+    if done < length {
+        let file = Arc::clone(&blob.file);
+        tokio::task::spawn_blocking(move || {
+            let mut position = offset;
+            for chunk in &chunks {
+                let chunk_length = chunk.len() as u64;
+                let end = position + chunk_length;
+                if end > offset + done {
+                    let skip = (offset + done).saturating_sub(position);
+                    let start = usize::try_from(skip).unwrap_or(usize::MAX);
+                    file.write_all_at(&chunk[start..], position + skip)?;
+                }
+                position = end;
+            }
+            Ok::<_, std::io::Error>(())
+        })
         .await
         .map_err(std::io::Error::other)
         .and_then(|result| result)
         .map_err(|error| StoreError::io(format!("the spooled copy of {digest}"), error))?;
+    }
     Ok(offset + length)
+}
+
+/// Whether non-blocking buffered writes work here (some file systems refuse them; one refusal
+/// turns them off for the run).
+#[cfg(target_os = "linux")]
+static NOWAIT_WRITES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Writes what the page cache takes at once (`pwritev2` with `RWF_NOWAIT`); returns how many
+/// bytes were written (the blocking write that follows does the rest, and reports errors).
+#[cfg(target_os = "linux")]
+fn write_cached(file: &std::fs::File, chunks: &[Bytes], offset: u64) -> u64 {
+    use std::sync::atomic::Ordering;
+    if !NOWAIT_WRITES.load(Ordering::Relaxed) {
+        return 0;
+    }
+    let slices: Vec<std::io::IoSlice<'_>> = chunks
+        .iter()
+        .map(|chunk| std::io::IoSlice::new(chunk))
+        .collect();
+    match rustix::io::pwritev2(file, &slices, offset, rustix::io::ReadWriteFlags::NOWAIT) {
+        Ok(written) => written as u64,
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::INVAL) => {
+            NOWAIT_WRITES.store(false, Ordering::Relaxed);
+            0
+        }
+        Err(_) => 0,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn write_cached(_: &std::fs::File, _: &[Bytes], _: u64) -> u64 {
+    0
 }
 
 /// Marks a reader closed when dropped, so the blob can be evicted.
@@ -599,17 +655,50 @@ async fn next_chunk(mut state: ReadState) -> Result<Option<(Bytes, ReadState)>, 
 }
 
 async fn read_at(blob: &Spooled, offset: u64, length: u64) -> Result<Bytes, StoreError> {
-    let file = Arc::clone(&blob.file);
     let length = usize::try_from(length).expect("a read chunk fits in memory");
+    let mut buffer = vec![0u8; length];
+    // The bytes were written moments ago and sit in the page cache: read them right here. Only
+    // a read that would wait for the disk goes to the blocking pool (a thread hop per chunk
+    // costs more CPU than the copy itself).
+    let filled = read_cached(&blob.file, &mut buffer, offset);
+    if filled == length {
+        return Ok(Bytes::from(buffer));
+    }
+    let file = Arc::clone(&blob.file);
     tokio::task::spawn_blocking(move || {
-        let mut buffer = vec![0u8; length];
-        file.read_exact_at(&mut buffer, offset)?;
+        file.read_exact_at(&mut buffer[filled..], offset + filled as u64)?;
         Ok::<_, std::io::Error>(Bytes::from(buffer))
     })
     .await
     .map_err(std::io::Error::other)
     .and_then(|result| result)
     .map_err(|error| StoreError::io(format!("the spooled copy of {}", blob.subject), error))
+}
+
+/// Reads into `buffer` what the page cache holds at `offset`, without waiting for the disk
+/// (`preadv2` with `RWF_NOWAIT`); returns how many bytes were read (0 when anything failed: the
+/// blocking read that follows reports real errors).
+#[cfg(target_os = "linux")]
+fn read_cached(file: &std::fs::File, buffer: &mut [u8], offset: u64) -> usize {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        let slice = &mut [std::io::IoSliceMut::new(&mut buffer[filled..])];
+        match rustix::io::preadv2(
+            file,
+            slice,
+            offset + filled as u64,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        ) {
+            Ok(read) if read > 0 => filled += read,
+            _ => break,
+        }
+    }
+    filled
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_cached(_: &std::fs::File, _: &mut [u8], _: u64) -> usize {
+    0
 }
 
 /// A fetch failure, for one more reader: same kind, subject and message.

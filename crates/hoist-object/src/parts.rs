@@ -25,7 +25,7 @@ use hoist_store::{ByteStream, StoreError, StoreErrorKind};
 use crate::error::ObjectError;
 
 /// The blob stream ran past its size, or ended short of it.
-fn size_error(subject: &str, size: u64, seen: u64, how: &str) -> StoreError {
+pub(crate) fn size_error(subject: &str, size: u64, seen: u64, how: &str) -> StoreError {
     StoreError::new(
         StoreErrorKind::DigestMismatch,
         subject,

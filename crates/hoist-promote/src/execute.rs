@@ -236,6 +236,9 @@ pub async fn execute(
     execution
 }
 
+/// One image's steps to every destination, and the image itself when mirrors want its blobs.
+type ImageWork<'a> = (Vec<&'a Step>, Option<&'a PromotedImage>);
+
 /// The work, image by image (by source and digest): the image's steps to every destination,
 /// then its blobs to every mirror. A blob goes to a mirror with the first image that has it.
 fn order<'a>(
@@ -255,8 +258,7 @@ fn order<'a>(
                 .map(|image| (image.digest, image.measured.blobs.as_slice())),
         )
         .collect();
-    let mut by_image: BTreeMap<(&SourceImage, Digest), (Vec<&Step>, Option<&PromotedImage>)> =
-        BTreeMap::new();
+    let mut by_image: BTreeMap<(&SourceImage, Digest), ImageWork<'a>> = BTreeMap::new();
     for step in plan.writes() {
         by_image
             .entry((&step.source, step.digest))
