@@ -1,5 +1,7 @@
-//! Copying one blob: skip when present, mount within one store, else stream it through a
-//! [`VerifyingStream`] with retries; and the in-flight map that merges identical blob copies.
+//! Copying one blob: skip when present, mount within one store (or from another repository of
+//! the destination that holds it), else stream it through a
+//! [`VerifyingStream`] (or read it from the [`Spool`](crate::Spool)) with retries; and the
+//! in-flight map that merges identical blob copies.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -92,6 +94,9 @@ impl Inner {
         let outcome = self
             .place_blob(source_repository, destination_repository, blob, &subject)
             .await?;
+        lock(&self.placed)
+            .entry(digest)
+            .or_insert_with(|| destination_repository.to_owned());
         self.emit(&ProgressEvent::BlobDone { digest, outcome });
         Ok(outcome)
     }
@@ -120,10 +125,17 @@ impl Inner {
             Ok(None) => {}
             Err(error) => return Err(CopyError::store("check blob", subject, error)),
         }
-        if self.same_store && source_repository != destination_repository {
+        // Within one store, mount from the source repository; else from another repository of
+        // the destination that this copier saw holding the blob (images sharing base layers).
+        let mount_from = if self.same_store {
+            Some(source_repository.to_owned())
+        } else {
+            lock(&self.placed).get(&digest).cloned()
+        };
+        if let Some(from) = mount_from.filter(|from| from != destination_repository) {
             match self
                 .destination
-                .mount_blob(destination_repository, source_repository, &digest)
+                .mount_blob(destination_repository, &from, &digest)
                 .await
             {
                 Ok(true) => return Ok(BlobOutcome::Mounted),
@@ -154,7 +166,8 @@ impl Inner {
         }
     }
 
-    /// Streams the blob from the source to the destination, verified, never held whole.
+    /// Streams the blob from the source (or the spool) to the destination, verified once, never
+    /// held whole.
     async fn upload_blob(
         &self,
         source_repository: &str,
@@ -163,16 +176,25 @@ impl Inner {
         attempt: u32,
     ) -> Result<(), StoreError> {
         let (digest, size) = (blob.digest, blob.size);
-        let stream = self.source.fetch_blob(source_repository, &digest).await?;
+        let verified = match &self.spool {
+            Some(spool) => {
+                spool
+                    .read(&self.source, source_repository, digest, size)
+                    .await?
+            }
+            None => {
+                let stream = self.source.fetch_blob(source_repository, &digest).await?;
+                let subject = format!("{}/{source_repository}@{digest}", self.source.describe());
+                VerifyingStream::new(stream, subject, digest, size).boxed()
+            }
+        };
         self.emit(&ProgressEvent::BlobStarted {
             digest,
             size,
             attempt,
         });
-        let source_subject = format!("{}/{source_repository}@{digest}", self.source.describe());
-        let verified = VerifyingStream::new(stream, source_subject, digest, size).boxed();
         self.destination
-            .push_blob(
+            .push_verified_blob(
                 destination_repository,
                 &digest,
                 size,

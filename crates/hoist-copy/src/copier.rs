@@ -13,6 +13,7 @@ use crate::blobs::SharedCopy;
 use crate::error::CopyError;
 use crate::manifest::{Descriptor, references};
 use crate::progress::{BlobOutcome, Progress, ProgressEvent};
+use crate::spool::Spool;
 
 /// Tag suffixes cosign uses for things attached to `sha256-<hex>`; the empty one is the OCI
 /// referrers tag-schema fallback (an index of referrers tagged `sha256-<hex>`).
@@ -106,8 +107,13 @@ pub(crate) struct Inner {
     pub(crate) progress: Option<Progress>,
     /// Source and destination are one store, so blobs can be mounted across repositories.
     pub(crate) same_store: bool,
+    /// Where source blobs are read through, shared with the copiers to other destinations.
+    pub(crate) spool: Option<Spool>,
     /// Blob copies by (destination repository, digest): running, or finished successfully.
     pub(crate) in_flight: Mutex<HashMap<(String, Digest), SharedCopy>>,
+    /// A destination repository known to hold each blob (found there, uploaded or mounted), to
+    /// mount it from into the other repositories of the destination instead of uploading again.
+    pub(crate) placed: Mutex<HashMap<Digest, String>>,
     /// Source tag lists by repository, listed once per copier to find attached artifacts.
     source_tags: tokio::sync::Mutex<HashMap<String, Arc<HashSet<Tag>>>>,
 }
@@ -142,7 +148,9 @@ impl Copier {
                 options,
                 progress: None,
                 same_store,
+                spool: None,
                 in_flight: Mutex::default(),
+                placed: Mutex::default(),
                 source_tags: tokio::sync::Mutex::default(),
             }),
         }
@@ -153,6 +161,17 @@ impl Copier {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => inner.progress = Some(progress),
             None => tracing::warn!("progress set on a shared copier; ignored"),
+        }
+        self
+    }
+
+    /// Reads source blobs through `spool` (shared with other copiers from the same source), so
+    /// that each is read from the source once for every destination. Call before sharing the
+    /// copier.
+    pub fn with_spool(mut self, spool: Spool) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.spool = Some(spool),
+            None => tracing::warn!("spool set on a shared copier; ignored"),
         }
         self
     }

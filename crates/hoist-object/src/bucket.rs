@@ -17,7 +17,6 @@ use sha2::{Digest as _, Sha256};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
 use crate::file::existing;
-use crate::parts::PartReader;
 use crate::{FileMirror, GcsMirror, OpenOptions, PutOutcome, S3Mirror};
 
 /// A bucket (or directory) of objects under keys relative to its prefix.
@@ -53,6 +52,17 @@ pub trait Bucket: Send + Sync + Debug {
         stream: ByteStream,
     ) -> Result<PutOutcome, ObjectError>;
 
+    /// [`Bucket::put_object`] for a stream the caller verified already (a [`VerifyingStream`]:
+    /// one that fails instead of ending unless its bytes hash to `digest`): nothing is hashed
+    /// again, and the object is still committed only after the verified end.
+    async fn put_verified_object(
+        &self,
+        key: &str,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError>;
+
     /// The stored bytes at `key`, *not* verified. A missing object is
     /// [`ObjectErrorKind::NotFound`](crate::ObjectErrorKind::NotFound).
     async fn fetch_object(&self, key: &str) -> Result<ByteStream, ObjectError>;
@@ -80,23 +90,21 @@ pub(crate) trait Keyed: Send + Sync + Debug {
     /// `place` as the subject of messages.
     fn subject_of(&self, place: &Self::Place) -> String;
 
-    /// How many bytes the reader hands over at a time (one part).
-    fn part_size(&self) -> u64;
-
-    /// Writes a new object at `place` from `reader`, making it visible only after the reader
-    /// reported its verified end. An object created meanwhile by someone else is an
-    /// [`ObjectErrorKind::AlreadyExists`](crate::ObjectErrorKind::AlreadyExists) error.
+    /// Writes a new object at `place` from `stream`, a *verified* stream of `size` bytes (one
+    /// that fails instead of ending unless its bytes hash to `digest`), making the object
+    /// visible only after the stream's verified end. An object created meanwhile by someone else
+    /// is an [`ObjectErrorKind::AlreadyExists`](crate::ObjectErrorKind::AlreadyExists) error.
     async fn write_new(
         &self,
         place: &Self::Place,
         digest: &Digest,
         size: u64,
-        reader: PartReader,
+        stream: ByteStream,
     ) -> Result<(), ObjectError>;
 
-    /// Stores `stream` (exactly `size` bytes hashing to `digest`) at `place`, create-only: an
+    /// Stores the verified `stream` (see [`Keyed::write_new`]) at `place`, create-only: an
     /// object already there is a skip when its size is right, corruption otherwise.
-    async fn put_at(
+    async fn put_verified_at(
         &self,
         place: &Self::Place,
         digest: &Digest,
@@ -107,8 +115,7 @@ pub(crate) trait Keyed: Send + Sync + Debug {
         if let Some(found) = self.size_at(place).await? {
             return existing(&subject, size, found);
         }
-        let reader = PartReader::new(stream, &subject, digest, size, self.part_size());
-        match self.write_new(place, digest, size, reader).await {
+        match self.write_new(place, digest, size, stream).await {
             Ok(()) => Ok(PutOutcome::Written),
             // Someone else created it between our HEAD and our write.
             Err(error) if error.kind() == ObjectErrorKind::AlreadyExists => {
@@ -150,7 +157,20 @@ impl<T: Keyed> Bucket for T {
         size: u64,
         stream: ByteStream,
     ) -> Result<PutOutcome, ObjectError> {
-        self.put_at(&checked(self, key)?, digest, size, stream)
+        let place = checked(self, key)?;
+        let subject = self.subject_of(&place);
+        let verified = VerifyingStream::new(stream, subject, *digest, size).boxed();
+        self.put_verified_at(&place, digest, size, verified).await
+    }
+
+    async fn put_verified_object(
+        &self,
+        key: &str,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        self.put_verified_at(&checked(self, key)?, digest, size, stream)
             .await
     }
 
@@ -212,11 +232,11 @@ pub async fn copy_object(
 ) -> Result<PutOutcome, ObjectError> {
     let subject = source.url_of(source_key);
     let stream = source.fetch_object(source_key).await?;
-    // Verified here with the source as subject, so a mismatch names where the bad bytes came
-    // from; the destination verifies again before it commits.
+    // Verified here (once) with the source as subject, so a mismatch names where the bad bytes
+    // came from; the destination commits only after the verified end.
     let verified = VerifyingStream::new(stream, subject, *digest, size).boxed();
     destination
-        .put_object(destination_key, digest, size, verified)
+        .put_verified_object(destination_key, digest, size, verified)
         .await
 }
 

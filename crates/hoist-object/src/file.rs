@@ -1,19 +1,17 @@
 //! [`FileMirror`]: the bucket layout in a local directory.
 
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError};
-use tokio::io::AsyncWriteExt;
 
 use crate::bucket::Keyed;
 use crate::error::ObjectError;
-use crate::parts::PartReader;
+use crate::parts::size_error;
 use crate::{BlobMirror, PutOutcome, blob_key};
-
-/// Bytes read from the stream before writing them out.
-const WRITE_CHUNK: u64 = 1024 * 1024;
 
 /// Blobs in `DIR/containers/images/sha256:<hex>`. A blob is written to a temporary file in the
 /// same directory and hard-linked into place only once verified: the link fails rather than
@@ -64,16 +62,12 @@ impl Keyed for FileMirror {
         path.display().to_string()
     }
 
-    fn part_size(&self) -> u64 {
-        WRITE_CHUNK
-    }
-
     async fn write_new(
         &self,
         path: &PathBuf,
         _digest: &Digest,
-        _size: u64,
-        mut reader: PartReader,
+        size: u64,
+        stream: ByteStream,
     ) -> Result<(), ObjectError> {
         let subject = self.subject_of(path);
         let directory = path.parent().unwrap_or(Path::new("."));
@@ -88,15 +82,28 @@ impl Keyed for FileMirror {
         let file = temporary
             .reopen()
             .map_err(|error| ObjectError::io(temporary.path().display().to_string(), error))?;
-        let mut file = tokio::fs::File::from_std(file);
-        while let Some(chunk) = reader.next_part().await? {
-            file.write_all(&chunk)
-                .await
-                .map_err(|error| ObjectError::io(&subject, error))?;
+        // Each chunk is written as it came (from the spool: 256 KiB), off the async threads,
+        // without copying it; the stream is verified, so only its size is counted here.
+        let file = Arc::new(file);
+        let mut stream = stream;
+        let mut written = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| ObjectError::from_stream(&subject, error))?;
+            let offset = written;
+            written += chunk.len() as u64;
+            if written > size {
+                let error = size_error(&subject, size, written, "more than");
+                return Err(ObjectError::from_stream(&subject, error));
+            }
+            let target = Arc::clone(&file);
+            blocking(&subject, move || target.write_all_at(&chunk, offset)).await?;
         }
-        file.sync_all()
-            .await
-            .map_err(|error| ObjectError::io(&subject, error))?;
+        if written != size {
+            let error = size_error(&subject, size, written, "only");
+            return Err(ObjectError::from_stream(&subject, error));
+        }
+        let target = Arc::clone(&file);
+        blocking(&subject, move || target.sync_all()).await?;
         drop(file);
         // A hard link fails when the target exists (AlreadyExists), unlike rename, which would
         // replace it.
@@ -124,19 +131,31 @@ impl BlobMirror for FileMirror {
         self.size_at(&self.blob_path(digest)).await
     }
 
-    async fn put_blob(
+    async fn put_verified_blob(
         &self,
         digest: &Digest,
         size: u64,
         stream: ByteStream,
     ) -> Result<PutOutcome, ObjectError> {
-        self.put_at(&self.blob_path(digest), digest, size, stream)
+        self.put_verified_at(&self.blob_path(digest), digest, size, stream)
             .await
     }
 
     async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {
         self.fetch_at(&self.blob_path(digest)).await
     }
+}
+
+/// Runs file I/O on the blocking pool.
+async fn blocking(
+    subject: &str,
+    work: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> Result<(), ObjectError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|result| result)
+        .map_err(|error| ObjectError::io(subject, error))
 }
 
 /// The outcome when an object is already there: a skip if its size is right, else corruption.

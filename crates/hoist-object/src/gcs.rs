@@ -9,8 +9,11 @@
 //! `ifGenerationMatch=0` so an existing object is never replaced. `object_store` is still used
 //! for what it is good at: application default credentials, turned into OAuth tokens.
 //!
-//! A resumable upload makes the object visible only with its last chunk, which is sent only after
-//! the blob was read to its end and verified. With an emulator endpoint no token is sent.
+//! A media upload streams the blob with its last bytes held back until the caller's verification
+//! ended; a resumable upload (above the multipart threshold) makes the object visible only with its
+//! last chunk, which is sent only after the blob was read to its end and verified. The CRC32C GCS
+//! reports for what it stored is compared with the CRC32C of what was sent. With an emulator
+//! endpoint no token is sent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +29,7 @@ use crate::bucket::{Keyed, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
 use crate::network;
-use crate::parts::PartReader;
+use crate::parts::{Guarded, PartReader};
 use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
 const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
@@ -56,9 +59,9 @@ pub struct GcsMirror {
 struct ObjectResource {
     /// The size, a decimal string in the JSON API.
     size: String,
-    /// The MD5 of the content, base64 (absent for composite objects).
-    #[serde(default, rename = "md5Hash")]
-    md5_hash: Option<String>,
+    /// The CRC32C of the content, base64 of its four big-endian bytes.
+    #[serde(default)]
+    crc32c: Option<String>,
 }
 
 impl GcsMirror {
@@ -165,7 +168,31 @@ impl GcsMirror {
         body: Option<Bytes>,
         subject: &str,
     ) -> Result<Response, ObjectError> {
-        let response = network::send(request, body, self.idle)
+        let length = body.as_ref().map_or(0, |body| body.len() as u64);
+        let body = body.map(|bytes| network::pieces(bytes).boxed());
+        self.send_body(request, body, length, subject).await
+    }
+
+    /// [`GcsMirror::send`] with a streamed body of `length` bytes.
+    async fn send_stream(
+        &self,
+        request: RequestBuilder,
+        body: impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+        length: u64,
+        subject: &str,
+    ) -> Result<Response, ObjectError> {
+        self.send_body(request, Some(body.boxed()), length, subject)
+            .await
+    }
+
+    async fn send_body(
+        &self,
+        request: RequestBuilder,
+        body: Option<network::UploadBody>,
+        length: u64,
+        subject: &str,
+    ) -> Result<Response, ObjectError> {
+        let response = network::send(request, body, length, self.idle)
             .await
             .map_err(|error| {
                 ObjectError::new(
@@ -197,14 +224,16 @@ impl GcsMirror {
         ))
     }
 
+    /// One streamed media upload of exactly `size` bytes. GCS commits the object once it has
+    /// them all, so the guarded body holds the last bytes back until the stream's verified end.
     async fn put_single(
         &self,
         name: &str,
         size: u64,
-        mut reader: PartReader,
+        stream: ByteStream,
     ) -> Result<(), ObjectError> {
         let subject = self.subject(name);
-        let content = reader.read_all().await?;
+        let (body, tally) = Guarded::new(stream, &subject, size);
         let mut url = self.url(true, None)?;
         url.query_pairs_mut()
             .append_pair("uploadType", "media")
@@ -214,9 +243,17 @@ impl GcsMirror {
             .request(Method::POST, url, &subject)
             .await?
             .header("content-type", "application/octet-stream");
-        let response = self.send(request, Some(content), &subject).await?;
-        self.check_stored(response, &subject, size, reader.md5())
-            .await
+        let sent = self.send_stream(request, body, size, &subject).await;
+        let (input_error, crc32c) = {
+            let mut tally = tally
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (tally.take_error(), tally.crc32c())
+        };
+        if let Some(error) = input_error {
+            return Err(ObjectError::from_stream(&subject, error));
+        }
+        self.check_stored(sent?, &subject, size, crc32c).await
     }
 
     async fn put_resumable(
@@ -258,7 +295,7 @@ impl GcsMirror {
         if result.is_err() {
             // Cancel the session (GCS answers 499); a leftover one expires after a week anyway.
             if let Ok(request) = self.request(Method::DELETE, session, &subject).await {
-                let _ = network::send(request, None, self.idle).await;
+                let _ = network::send(request, None, 0, self.idle).await;
             }
         }
         result
@@ -297,7 +334,7 @@ impl GcsMirror {
             let response = self.send(request, Some(chunk), subject).await?;
             if last {
                 return self
-                    .check_stored(response, subject, size, reader.md5())
+                    .check_stored(response, subject, size, reader.crc32c())
                     .await;
             }
             if response.status() != StatusCode::PERMANENT_REDIRECT {
@@ -318,24 +355,24 @@ impl GcsMirror {
             .await?
             .header("content-range", format!("bytes */{size}"));
         let response = self.send(request, None, subject).await?;
-        self.check_stored(response, subject, size, reader.md5())
+        self.check_stored(response, subject, size, reader.crc32c())
             .await
     }
 
     /// Reads the object resource a completed upload returns and checks its size and, when the
-    /// server reports one, its MD5 against the MD5 of the (verified) bytes sent: GCS's own record
+    /// server reports one, its CRC32C against the CRC32C of the (verified) bytes sent: GCS's own record
     /// of what it stored.
     async fn check_stored(
         &self,
         response: Response,
         subject: &str,
         size: u64,
-        md5: [u8; 16],
+        crc32c: u32,
     ) -> Result<(), ObjectError> {
         let object = self
             .object_resource(response, subject, ObjectErrorKind::Refused)
             .await?;
-        compare_stored(&object, subject, size, md5)
+        compare_stored(&object, subject, size, crc32c)
     }
 
     /// The object resource in `response`'s body, read with the idle timeout; a body that is not
@@ -385,7 +422,7 @@ fn compare_stored(
     object: &ObjectResource,
     subject: &str,
     size: u64,
-    md5: [u8; 16],
+    crc32c: u32,
 ) -> Result<(), ObjectError> {
     match object.size.parse::<u64>() {
         Ok(stored) if stored == size => {}
@@ -398,12 +435,12 @@ fn compare_stored(
         }
     }
     use base64::Engine as _;
-    let sent = base64::engine::general_purpose::STANDARD.encode(md5);
-    match &object.md5_hash {
+    let sent = base64::engine::general_purpose::STANDARD.encode(crc32c.to_be_bytes());
+    match &object.crc32c {
         Some(stored) if *stored != sent => Err(ObjectError::new(
             ObjectErrorKind::Corrupt,
             subject,
-            format!("the server stored content with MD5 {stored}, sent {sent}"),
+            format!("the server stored content with CRC32C {stored}, sent {sent}"),
         )),
         _ => Ok(()),
     }
@@ -452,21 +489,18 @@ impl Keyed for GcsMirror {
         self.subject(name)
     }
 
-    fn part_size(&self) -> u64 {
-        self.uploads.part_size
-    }
-
     async fn write_new(
         &self,
         name: &String,
         _digest: &Digest,
         size: u64,
-        reader: PartReader,
+        stream: ByteStream,
     ) -> Result<(), ObjectError> {
         if size > self.uploads.multipart_threshold {
+            let reader = PartReader::new(stream, &self.subject(name), size, self.uploads.part_size);
             self.put_resumable(name, size, reader).await
         } else {
-            self.put_single(name, size, reader).await
+            self.put_single(name, size, stream).await
         }
     }
 
@@ -503,13 +537,13 @@ impl BlobMirror for GcsMirror {
         self.size_at(&blob_key(&self.prefix, digest)).await
     }
 
-    async fn put_blob(
+    async fn put_verified_blob(
         &self,
         digest: &Digest,
         size: u64,
         stream: ByteStream,
     ) -> Result<PutOutcome, ObjectError> {
-        self.put_at(&blob_key(&self.prefix, digest), digest, size, stream)
+        self.put_verified_at(&blob_key(&self.prefix, digest), digest, size, stream)
             .await
     }
 
@@ -522,29 +556,26 @@ impl BlobMirror for GcsMirror {
 mod tests {
     use super::*;
 
-    fn object(size: &str, md5_hash: Option<&str>) -> ObjectResource {
+    fn object(size: &str, crc32c: Option<&str>) -> ObjectResource {
         ObjectResource {
             size: size.to_owned(),
-            md5_hash: md5_hash.map(str::to_owned),
+            crc32c: crc32c.map(str::to_owned),
         }
     }
 
     #[test]
-    fn the_stored_size_and_md5_must_be_what_was_sent() {
-        // MD5("hello") = 5d41402abc4b2a76b9719d911017c592.
-        let md5 = [
-            0x5d, 0x41, 0x40, 0x2a, 0xbc, 0x4b, 0x2a, 0x76, 0xb9, 0x71, 0x9d, 0x91, 0x10, 0x17,
-            0xc5, 0x92,
-        ];
-        let good = "XUFAKrxLKna5cZ2REBfFkg==";
-        assert!(compare_stored(&object("5", Some(good)), "o", 5, md5).is_ok());
+    fn the_stored_size_and_crc32c_must_be_what_was_sent() {
+        // CRC32C("hello") = 0x9a71bb4c.
+        let crc = crate::parts::crc32c_of(b"hello");
+        assert_eq!(crc, 0x9a71_bb4c);
+        let good = "mnG7TA==";
+        assert!(compare_stored(&object("5", Some(good)), "o", 5, crc).is_ok());
         assert!(
-            compare_stored(&object("5", None), "o", 5, md5).is_ok(),
-            "no MD5 reported"
+            compare_stored(&object("5", None), "o", 5, crc).is_ok(),
+            "no CRC32C reported"
         );
-        let error = compare_stored(&object("5", Some("AAAAAAAAAAAAAAAAAAAAAA==")), "o", 5, md5)
-            .unwrap_err();
+        let error = compare_stored(&object("5", Some("AAAAAA==")), "o", 5, crc).unwrap_err();
         assert_eq!(error.kind(), ObjectErrorKind::Corrupt);
-        assert!(compare_stored(&object("4", Some(good)), "o", 5, md5).is_err());
+        assert!(compare_stored(&object("4", Some(good)), "o", 5, crc).is_err());
     }
 }

@@ -12,7 +12,9 @@
 //!   object becomes visible under a digest unless its bytes hash to that digest.
 //! - [`mirror_blobs`] copies blobs from any [`hoist_store::Source`] into a mirror, skipping what is
 //!   already there; [`audit_blobs`] proves, without writing, that a mirror holds exactly the
-//!   expected bytes.
+//!   expected bytes. [`BlobMirror::put_verified_blob`] takes a stream verified by the caller (the
+//!   copier's spool, which reads each source blob once for every registry and mirror), so a byte
+//!   is hashed with sha256 once on its way from the source to every destination.
 //!
 //! - [`Bucket`] is the same three backends seen as objects at arbitrary keys (release files
 //!   rather than blobs), opened with [`open_bucket`]: [`copy_object`] streams one object from a
@@ -40,7 +42,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use hoist_oci::Digest;
-use hoist_store::ByteStream;
+use hoist_store::{ByteStream, VerifyingStream};
 
 pub use bucket::{Bucket, check_key, copy_object, hash_object, open_bucket};
 pub use catalogue::{Backend, BackendOptions, BackendUrl, Catalogue};
@@ -77,10 +79,26 @@ pub trait BlobMirror: Send + Sync + Debug {
     ///
     /// Returns [`PutOutcome::AlreadyPresent`] without reading the stream when an object of `size`
     /// bytes is already there; an object of another size is an [`ObjectErrorKind::Corrupt`] error,
-    /// never a skip and never replaced. The stream is verified while it is read (even when the
-    /// caller did so already); a mismatch fails with [`ObjectErrorKind::Corrupt`] and leaves no
-    /// object behind.
+    /// never a skip and never replaced. The stream is verified while it is read; a mismatch fails
+    /// with [`ObjectErrorKind::Corrupt`] and leaves no object behind. The default wraps the stream
+    /// in a [`VerifyingStream`] and calls [`BlobMirror::put_verified_blob`].
     async fn put_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<PutOutcome, ObjectError> {
+        let subject = format!("{} {digest}", self.describe());
+        let verified = VerifyingStream::new(stream, subject, *digest, size).boxed();
+        self.put_verified_blob(digest, size, verified).await
+    }
+
+    /// [`BlobMirror::put_blob`] for a stream the caller verified already: one that yields an
+    /// error *instead of* its end unless it held exactly `size` bytes hashing to `digest` (a
+    /// [`VerifyingStream`], or a reader of the copier's spool). Nothing is hashed again with
+    /// sha256; the bytes are counted, and the object is committed only after the verified end,
+    /// so a mismatch still fails with [`ObjectErrorKind::Corrupt`] and leaves nothing behind.
+    async fn put_verified_blob(
         &self,
         digest: &Digest,
         size: u64,
@@ -92,8 +110,11 @@ pub trait BlobMirror: Send + Sync + Debug {
     async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError>;
 }
 
-/// Settings for uploads: when to switch to multipart, and the part size (the most memory one
-/// upload holds: a single-request upload buffers up to `multipart_threshold` bytes).
+/// Settings for uploads: when to switch to multipart, and the part size.
+///
+/// Up to `multipart_threshold` a blob goes up in one streamed request (S3 `PutObject` with the
+/// blob's sha256 as its checksum, so S3 itself verifies the digest; a GCS media upload): nothing
+/// is buffered. Above it, a multipart (S3) or resumable (GCS) upload holds one part in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UploadSettings {
     /// Blobs larger than this go through multipart uploads.
@@ -105,7 +126,8 @@ pub struct UploadSettings {
 impl Default for UploadSettings {
     fn default() -> Self {
         Self {
-            multipart_threshold: 64 * 1024 * 1024,
+            // S3's limit for one PutObject.
+            multipart_threshold: 5 << 30,
             part_size: 16 * 1024 * 1024,
         }
     }

@@ -244,27 +244,35 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-/// Sends `request` with `body` (handed over in pieces that mark activity), giving up after
+/// A request body: chunks that [`send`] passes on, marking activity with each.
+pub(crate) type UploadBody = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
+
+/// `bytes` as a body of pieces of at most 64 KiB, so that an upload keeps showing progress.
+pub(crate) fn pieces(bytes: Bytes) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    let length = bytes.len();
+    futures::stream::iter(
+        (0..length)
+            .step_by(PIECE)
+            .map(move |start| Ok(bytes.slice(start..(start + PIECE).min(length)))),
+    )
+}
+
+/// Sends `request` with `body` of `length` bytes (each chunk marks activity), giving up after
 /// `idle` of silence. The response body is not watched here: read it with [`body_stream`].
 pub(crate) async fn send(
     request: reqwest::RequestBuilder,
-    body: Option<Bytes>,
+    body: Option<UploadBody>,
+    length: u64,
     idle: Duration,
 ) -> Result<reqwest::Response, SendError> {
     let activity = Activity::new();
     let request = match body {
-        Some(bytes) => {
-            let length = bytes.len();
-            let pieces = futures::stream::iter((0..length).step_by(PIECE).map(move |start| {
-                Ok::<_, std::convert::Infallible>(bytes.slice(start..(start + PIECE).min(length)))
-            }));
-            request
-                .header(reqwest::header::CONTENT_LENGTH, length)
-                .body(reqwest::Body::wrap_stream(Touching::new(
-                    pieces,
-                    activity.clone(),
-                )))
-        }
+        Some(body) => request
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(reqwest::Body::wrap_stream(Touching::new(
+                body,
+                activity.clone(),
+            ))),
         None => request,
     };
     match idle::watch(request.send(), &activity, idle).await {

@@ -1,12 +1,15 @@
 //! [`S3Mirror`]: blobs in an S3 bucket (or an S3-compatible server), with the AWS SDK.
 //!
-//! Small blobs go up in one `PutObject`, larger ones as a multipart upload with one part in
-//! memory at a time. Every request carries `x-amz-checksum-sha256`, so the server verifies what it
-//! received; `If-None-Match: *` on `PutObject` and `CompleteMultipartUpload` makes the write
-//! create-only (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html>).
+//! A blob goes up in one streamed `PutObject` carrying `x-amz-checksum-sha256` (the blob's own
+//! digest, so S3 verifies the whole object against it and nothing is hashed here); one larger
+//! than the multipart threshold (5 GiB, S3's limit for one request) as a multipart upload with one
+//! part in memory at a time and a CRC32C per part. `If-None-Match: *` on `PutObject` and
+//! `CompleteMultipartUpload` makes the write create-only
+//! (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html>).
 //! The server's check is not trusted alone (s3s-fs answers `BadDigest` yet keeps the object):
-//! the blob is verified while it streams, and the upload is committed only after the verified
-//! end. Any failure aborts the multipart upload.
+//! the stream is verified by the caller, its last bytes are held back until that verification
+//! ended, and a multipart upload is completed only after it. Any failure aborts the multipart
+//! upload.
 //!
 //! Requests time out on silence, not on duration: a connect timeout, and the idle timeout of
 //! [`crate::network`] in place of the SDK's read timeout and stalled-stream protection.
@@ -26,13 +29,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError, StoreErrorKind};
-use sha2::{Digest as _, Sha256};
 
 use crate::bucket::{Keyed, join_prefix};
 use crate::catalogue::{Backend, BackendUrl};
 use crate::error::{ObjectError, ObjectErrorKind};
 use crate::network;
-use crate::parts::PartReader;
+use crate::parts::{Guarded, GuardedBody, PartReader, crc32c_of};
 use crate::{BlobMirror, OpenOptions, PutOutcome, UploadSettings, blob_key};
 
 /// Static S3 credentials, for servers outside the AWS chain (tests). Never printed.
@@ -126,16 +128,21 @@ impl S3Mirror {
         format!("s3://{}/{key}", self.bucket)
     }
 
+    /// One streamed `PutObject`. Its `x-amz-checksum-sha256` is the blob's digest, known up
+    /// front, so S3 verifies the whole object against the digest while nothing is hashed here;
+    /// a streamed body is sent as `UNSIGNED-PAYLOAD` (the SDK would otherwise hash it to sign it).
     async fn put_single(
         &self,
         key: &str,
         digest: &Digest,
-        mut reader: PartReader,
+        size: u64,
+        stream: ByteStream,
     ) -> Result<(), ObjectError> {
         let subject = self.subject(key);
-        let content = reader.read_all().await?;
-        let length = i64::try_from(content.len()).unwrap_or(i64::MAX);
-        self.client
+        let (body, tally) = Guarded::new(stream, &subject, size);
+        let length = i64::try_from(size).unwrap_or(i64::MAX);
+        let sent = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -143,10 +150,18 @@ impl S3Mirror {
             .content_length(length)
             .checksum_sha256(BASE64.encode(digest.as_bytes()))
             .if_none_match("*")
-            .body(SdkByteStream::from(content))
+            .body(SdkByteStream::from_body_1_x(GuardedBody::new(body)))
             .send()
-            .await
-            .map_err(|error| sdk_error(&subject, error))?;
+            .await;
+        // The input's own failure (a mismatch) explains a failed body better than the SDK can.
+        let input_error = tally
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take_error();
+        if let Some(error) = input_error {
+            return Err(ObjectError::from_stream(&subject, error));
+        }
+        sent.map_err(|error| sdk_error(&subject, error))?;
         Ok(())
     }
 
@@ -158,7 +173,7 @@ impl S3Mirror {
             .bucket(&self.bucket)
             .key(key)
             .content_type("application/octet-stream")
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
             .send()
             .await
             .map_err(|error| sdk_error(&subject, error))?;
@@ -201,7 +216,9 @@ impl S3Mirror {
         // the completion below can make the object visible.
         while let Some(part) = reader.next_part().await? {
             part_number += 1;
-            let checksum = BASE64.encode(Sha256::digest(&part));
+            // CRC32C, not sha256: the blob's digest was verified once already, and a part
+            // checksum only guards the transfer; the payload is not hashed again to sign it.
+            let checksum = BASE64.encode(crc32c_of(&part).to_be_bytes());
             let length = i64::try_from(part.len()).unwrap_or(i64::MAX);
             let uploaded = self
                 .client
@@ -211,8 +228,10 @@ impl S3Mirror {
                 .upload_id(upload_id)
                 .part_number(part_number)
                 .content_length(length)
-                .checksum_sha256(&checksum)
+                .checksum_crc32_c(&checksum)
                 .body(SdkByteStream::from(part))
+                .customize()
+                .disable_payload_signing()
                 .send()
                 .await
                 .map_err(|error| sdk_error(&format!("{subject} (part {part_number})"), error))?;
@@ -220,7 +239,7 @@ impl S3Mirror {
                 CompletedPart::builder()
                     .part_number(part_number)
                     .set_e_tag(uploaded.e_tag)
-                    .checksum_sha256(checksum)
+                    .checksum_crc32_c(checksum)
                     .build(),
             );
         }
@@ -288,21 +307,18 @@ impl Keyed for S3Mirror {
         self.subject(key)
     }
 
-    fn part_size(&self) -> u64 {
-        self.uploads.part_size
-    }
-
     async fn write_new(
         &self,
         key: &String,
         digest: &Digest,
         size: u64,
-        reader: PartReader,
+        stream: ByteStream,
     ) -> Result<(), ObjectError> {
         if size > self.uploads.multipart_threshold {
+            let reader = PartReader::new(stream, &self.subject(key), size, self.uploads.part_size);
             self.put_multipart(key, reader).await
         } else {
-            self.put_single(key, digest, reader).await
+            self.put_single(key, digest, size, stream).await
         }
     }
 
@@ -349,13 +365,14 @@ impl BlobMirror for S3Mirror {
         self.size_at(&self.key(digest)).await
     }
 
-    async fn put_blob(
+    async fn put_verified_blob(
         &self,
         digest: &Digest,
         size: u64,
         stream: ByteStream,
     ) -> Result<PutOutcome, ObjectError> {
-        self.put_at(&self.key(digest), digest, size, stream).await
+        self.put_verified_at(&self.key(digest), digest, size, stream)
+            .await
     }
 
     async fn fetch_blob(&self, digest: &Digest) -> Result<ByteStream, ObjectError> {

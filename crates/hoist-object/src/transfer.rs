@@ -78,7 +78,7 @@ async fn mirror_one(
         .await
         .map_err(|error| ObjectError::from_stream(&subject, error))?;
     let verified = VerifyingStream::new(stream, subject, *digest, size).boxed();
-    mirror.put_blob(digest, size, verified).await
+    mirror.put_verified_blob(digest, size, verified).await
 }
 
 /// What [`audit_blobs`] found for one blob.

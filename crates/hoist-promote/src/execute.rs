@@ -1,18 +1,31 @@
-//! Executing a [`Plan`]: every step that writes becomes one [`Copier::copy`], run concurrently
-//! (bounded), with failures collected per step so that independent work goes on.
+//! Executing a [`Plan`]: every step that writes becomes one [`Copier::copy`], and every blob a
+//! mirror lacks one upload, all in one pass, run concurrently (bounded), with failures collected
+//! per step and per blob so that independent work goes on.
+//!
+//! **Read once, write everywhere.** One [`Spool`] serves the whole run: a source blob is read
+//! once, verified once, and every destination registry and mirror that lacks it reads the
+//! spooled copy (see `hoist_copy::Spool`). Work is ordered image by image (the steps of one image
+//! to every destination, then its blobs to every mirror), so the consumers of a blob run at about
+//! the same time and the spool holds it briefly; each consumer announced up front
+//! ([`Spool::expect`]) releases the blob when it is done with it, which evicts it.
 //!
 //! One [`Copier`] serves each (source store, destination store) pair for the whole run, so a
-//! blob that several images need in one destination repository is uploaded once, and the same
-//! image is copied to all its destinations at about the same time (steps run in image order).
+//! blob that several images need in one destination repository is uploaded once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt as _;
-use hoist_copy::{Copier, CopyError, CopyOptions, CopyReport, CopyRequest, Progress};
+use hoist_copy::{
+    Copier, CopyError, CopyOptions, CopyReport, CopyRequest, Progress, Spool, SpoolStats,
+};
+use hoist_oci::Digest;
 use hoist_store::{Source, StoreError};
 
-use crate::plan::{Plan, Step};
+use crate::images::PromotedImage;
+use crate::mirrors::{self, Mirror, MirrorSummary};
+use crate::plan::{Plan, SourceImage, Step};
 use crate::stores::Stores;
 
 /// Called when a step ends, successfully or not.
@@ -21,14 +34,18 @@ pub type StepCallback = Arc<dyn Fn(&Step, Result<&CopyReport, &CopyError>) + Sen
 /// How a plan is executed.
 #[derive(Clone, Default)]
 pub struct ExecuteOptions {
-    /// Steps (image × destination) in flight at once.
+    /// Steps (image × destination) and mirror uploads (image × mirror) in flight at once.
     pub jobs: usize,
-    /// How each image is copied.
+    /// How each image is copied (its `concurrency` also bounds the blobs of one image going to
+    /// one mirror at once).
     pub copy: CopyOptions,
     /// Blob-level progress for bars and logs.
     pub progress: Option<Progress>,
     /// Step-level progress.
     pub on_step: Option<StepCallback>,
+    /// The spool source blobs are read through; `None` reads each blob from the source for
+    /// every destination (and mirror) that needs it.
+    pub spool: Option<Spool>,
 }
 
 impl std::fmt::Debug for ExecuteOptions {
@@ -36,8 +53,19 @@ impl std::fmt::Debug for ExecuteOptions {
         f.debug_struct("ExecuteOptions")
             .field("jobs", &self.jobs)
             .field("copy", &self.copy)
+            .field("spool", &self.spool)
             .finish_non_exhaustive()
     }
+}
+
+/// Blob mirrors to fill in the same pass as the registries: every blob of every image, in every
+/// mirror (a `HEAD` skips what is there).
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorWork<'a> {
+    /// The promoted images (not only those copied now: a new mirror is back-filled).
+    pub images: &'a [PromotedImage],
+    /// The selected mirrors.
+    pub mirrors: &'a [Mirror],
 }
 
 /// A step that failed.
@@ -65,6 +93,11 @@ pub struct Execution {
     pub tags_set: usize,
     /// Signatures, attestations, SBOMs and referrers copied along (by tag or referrers API).
     pub attached: usize,
+    /// How the sources were read: each blob once (`fetches`), however many destinations.
+    pub source_reads: SpoolStats,
+    /// What was written to each mirror (reported with the mirrors, not here).
+    #[serde(skip)]
+    pub mirrors: Vec<MirrorSummary>,
 }
 
 impl Execution {
@@ -80,46 +113,109 @@ impl Execution {
     }
 }
 
-/// Runs every step of `plan` that writes. The caller must not call this for a plan with
-/// problems (the run refuses as a whole); it panics in debug builds if it does.
-pub async fn execute(plan: &Plan, stores: &Stores, options: &ExecuteOptions) -> Execution {
+/// One unit of work: a registry step, or an image's blobs to one mirror.
+enum Work<'a> {
+    Step {
+        step: &'a Step,
+        /// The blobs announced to the spool for it, released when it ends.
+        blobs: &'a [(Digest, u64)],
+    },
+    Mirror {
+        image: &'a PromotedImage,
+        mirror: usize,
+        /// The blobs this image is the first to bring to this mirror.
+        blobs: Vec<(Digest, u64)>,
+    },
+}
+
+enum Done<'a> {
+    Step(&'a Step, Result<CopyReport, CopyError>),
+    Mirror(usize, mirrors::Filled),
+}
+
+/// Runs every step of `plan` that writes, and fills the mirrors of `mirror_work`, in one pass.
+/// `blobs` names the blobs of each image to copy (`Planned::blobs`), announced to the spool.
+/// The caller must not call this for a plan with problems (the run refuses as a whole); it
+/// panics in debug builds if it does.
+pub async fn execute(
+    plan: &Plan,
+    blobs: &HashMap<Digest, Vec<(Digest, u64)>>,
+    stores: &Stores,
+    mirror_work: Option<MirrorWork<'_>>,
+    options: &ExecuteOptions,
+) -> Execution {
     debug_assert!(
         plan.problems.is_empty(),
         "a plan with problems is never run"
     );
-    let mut steps: Vec<&Step> = plan.writes().collect();
-    steps.sort_by(|a, b| {
-        (&a.source, &a.digest, &a.registry, &a.image).cmp(&(
-            &b.source,
-            &b.digest,
-            &b.registry,
-            &b.image,
-        ))
-    });
+    let work = order(plan, blobs, mirror_work);
+    if let Some(spool) = &options.spool {
+        for item in &work {
+            let announced: Box<dyn Iterator<Item = &(Digest, u64)>> = match item {
+                Work::Step { blobs, .. } => Box::new(blobs.iter()),
+                Work::Mirror { blobs, .. } => Box::new(blobs.iter()),
+            };
+            for (digest, _) in announced {
+                spool.expect(*digest, 1);
+            }
+        }
+    }
     let copiers: tokio::sync::Mutex<HashMap<(String, String), Copier>> = Default::default();
     let copiers = &copiers;
+    let mirrors: &[Mirror] = mirror_work.map_or(&[], |work| work.mirrors);
 
-    let results: Vec<(&Step, Result<CopyReport, CopyError>)> = futures::stream::iter(steps)
-        .map(|step| async move {
-            let result = run_step(step, stores, copiers, options).await;
-            if let Some(callback) = &options.on_step {
-                callback(step, result.as_ref());
+    let results: Vec<Done<'_>> = futures::stream::iter(work)
+        .map(|item| async move {
+            match item {
+                Work::Step { step, blobs } => {
+                    let result = run_step(step, stores, copiers, options).await;
+                    if let Some(spool) = &options.spool {
+                        for (digest, _) in blobs {
+                            spool.release(digest);
+                        }
+                    }
+                    if let Some(callback) = &options.on_step {
+                        callback(step, result.as_ref());
+                    }
+                    Done::Step(step, result)
+                }
+                Work::Mirror {
+                    image,
+                    mirror,
+                    blobs,
+                } => {
+                    let filled = mirrors::fill_image(
+                        image,
+                        &blobs,
+                        &mirrors[mirror],
+                        options.spool.as_ref(),
+                        &options.copy,
+                    )
+                    .await;
+                    Done::Mirror(mirror, filled)
+                }
             }
-            (step, result)
         })
         .buffer_unordered(options.jobs.max(1))
         .collect()
         .await;
 
-    let mut execution = Execution::default();
+    let mut execution = Execution {
+        mirrors: mirrors
+            .iter()
+            .map(|mirror| mirrors::summary(mirror, mirror_work.map_or(&[], |work| work.images)))
+            .collect(),
+        ..Execution::default()
+    };
     let mut failures = Vec::new();
-    for (step, result) in results {
-        match result {
-            Ok(report) => execution.add(&report),
-            Err(error) => failures.push(StepFailure {
+    for done in results {
+        match done {
+            Done::Step(_, Ok(report)) => execution.add(&report),
+            Done::Step(step, Err(error)) => failures.push(StepFailure {
                 step: step.clone(),
                 error: error.to_string(),
             }),
+            Done::Mirror(mirror, filled) => filled.add_to(&mut execution.mirrors[mirror]),
         }
     }
     failures.sort_by(|a, b| {
@@ -129,8 +225,83 @@ pub async fn execute(plan: &Plan, stores: &Stores, options: &ExecuteOptions) -> 
             &b.step.digest,
         ))
     });
+    for summary in &mut execution.mirrors {
+        summary.failures.sort_by_key(|failure| failure.digest);
+    }
     execution.failures = failures;
+    if let Some(spool) = &options.spool {
+        execution.source_reads = spool.stats();
+        spool.close();
+    }
     execution
+}
+
+/// One image's steps to every destination, and the image itself when mirrors want its blobs.
+type ImageWork<'a> = (Vec<&'a Step>, Option<&'a PromotedImage>);
+
+/// The work, image by image (by source and digest): the image's steps to every destination,
+/// then its blobs to every mirror. A blob goes to a mirror with the first image that has it.
+fn order<'a>(
+    plan: &'a Plan,
+    blobs: &'a HashMap<Digest, Vec<(Digest, u64)>>,
+    mirror_work: Option<MirrorWork<'a>>,
+) -> Vec<Work<'a>> {
+    let images: &[PromotedImage] = mirror_work.map_or(&[], |work| work.images);
+    let mirror_count = mirror_work.map_or(0, |work| work.mirrors.len());
+    // The blobs of an image, attached artifacts included when the image was read for mirrors.
+    let image_blobs: HashMap<Digest, &[(Digest, u64)]> = blobs
+        .iter()
+        .map(|(digest, blobs)| (*digest, blobs.as_slice()))
+        .chain(
+            images
+                .iter()
+                .map(|image| (image.digest, image.measured.blobs.as_slice())),
+        )
+        .collect();
+    let mut by_image: BTreeMap<(&SourceImage, Digest), ImageWork<'a>> = BTreeMap::new();
+    for step in plan.writes() {
+        by_image
+            .entry((&step.source, step.digest))
+            .or_default()
+            .0
+            .push(step);
+    }
+    if mirror_count > 0 {
+        for image in images {
+            by_image.entry((&image.source, image.digest)).or_default().1 = Some(image);
+        }
+    }
+    let mut sent: HashSet<Digest> = HashSet::new();
+    let mut work = Vec::new();
+    for ((_, digest), (mut steps, image)) in by_image {
+        steps.sort_by(|a, b| (&a.registry, &a.image).cmp(&(&b.registry, &b.image)));
+        let announced = image_blobs.get(&digest).copied().unwrap_or_default();
+        work.extend(steps.into_iter().map(|step| Work::Step {
+            step,
+            blobs: if matches!(step.action, crate::plan::Action::Copy) {
+                announced
+            } else {
+                &[]
+            },
+        }));
+        if let Some(image) = image {
+            let new: Vec<(Digest, u64)> = image
+                .measured
+                .blobs
+                .iter()
+                .filter(|(blob, _)| sent.insert(*blob))
+                .copied()
+                .collect();
+            if !new.is_empty() {
+                work.extend((0..mirror_count).map(|mirror| Work::Mirror {
+                    image,
+                    mirror,
+                    blobs: new.clone(),
+                }));
+            }
+        }
+    }
+    work
 }
 
 async fn run_step(
@@ -159,11 +330,14 @@ async fn run_step(
             .entry(key)
             .or_insert_with(|| {
                 let from: Arc<dyn Source> = source.store.clone();
-                let copier = Copier::new(from, destination.store.clone(), options.copy.clone());
-                match &options.progress {
-                    Some(progress) => copier.with_progress(progress.clone()),
-                    None => copier,
+                let mut copier = Copier::new(from, destination.store.clone(), options.copy.clone());
+                if let Some(progress) = &options.progress {
+                    copier = copier.with_progress(progress.clone());
                 }
+                if let Some(spool) = &options.spool {
+                    copier = copier.with_spool(spool.clone());
+                }
+                copier
             })
             .clone()
     };
@@ -176,3 +350,6 @@ async fn run_step(
         })
         .await
 }
+
+/// The longest wait between two attempts of a mirror upload.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);

@@ -9,7 +9,8 @@
 //!    problem refuses the project (promoter manifest) it belongs to, so nothing of a project is
 //!    half-written (see [`admission`]).
 //! 2. [`execute()`] runs the steps that write with one [`hoist_copy::Copier`] per store pair,
-//!    concurrently, collecting per-step failures ([`Execution`]).
+//!    concurrently, collecting per-step failures ([`Execution`]), and fills the blob mirrors in
+//!    the same pass: one [`hoist_copy::Spool`] reads each source blob once for all of them.
 //!
 //! [`Stores`] opens the store behind each registry name: registries over HTTP(S)
 //! (`hoist-registry`) and `oci:PATH` layouts on disk (`hoist-layout`).
@@ -20,8 +21,8 @@
 //!
 //! Blob mirrors (`hoist-object`) come after the registries: [`read_images`] reads every promoted
 //! image's manifests and blobs (not only the copied ones), [`mirrors::survey`] tells what a
-//! mirror lacks and [`mirrors::fill`] writes it. [`audit`] proves, read-only, that every
-//! destination and mirror holds exactly what the manifests promote.
+//! mirror lacks and [`execute()`] with a [`MirrorWork`] writes it. [`audit`] proves, read-only,
+//! that every destination and mirror holds exactly what the manifests promote.
 
 pub mod admission;
 pub mod audit;
@@ -33,7 +34,7 @@ pub mod plan;
 mod stores;
 
 pub use admission::{admit, problem_manifests};
-pub use execute::{ExecuteOptions, Execution, StepCallback, StepFailure, execute};
+pub use execute::{ExecuteOptions, Execution, MirrorWork, StepCallback, StepFailure, execute};
 pub use images::{PromotedImage, read_images};
 pub use inventory::{Measured, PlanOptions, Planned, measure, plan};
 pub use mirrors::{Mirror, MirrorSummary};

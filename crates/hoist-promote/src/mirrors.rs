@@ -1,17 +1,22 @@
 //! Blob mirrors in a promotion: every blob of every promoted image goes to every selected mirror.
 //!
-//! [`survey`] is the dry run (one `HEAD` per blob: what would be written); [`fill`] writes what is
-//! missing, streamed from where the image was read and verified ([`hoist_object::mirror_blobs`]).
-//! Both skip what is there, so a re-run over full mirrors reads nothing from the registries.
+//! [`survey`] is the dry run (one `HEAD` per blob: what would be written). Writing happens in the
+//! same pass as the registry copies ([`crate::execute()`] with a [`crate::MirrorWork`]): each blob
+//! a mirror lacks is read through the run's spool, so the source is read once for every registry
+//! and mirror, and streamed, verified, into the mirror. What is there is skipped after a `HEAD`,
+//! before anything is read, so a re-run over full mirrors reads nothing from the registries.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt as _;
-use hoist_object::{Backend, BlobMirror, ObjectError};
+use futures::{StreamExt as _, TryStreamExt as _};
+use hoist_copy::{CopyOptions, Spool};
+use hoist_object::{Backend, BlobMirror, ObjectError, PutOutcome};
 use hoist_oci::Digest;
+use hoist_store::{ByteStream, Source, VerifyingStream};
 use serde::Serialize;
 
+use crate::execute::MAX_BACKOFF;
 use crate::images::PromotedImage;
 
 /// A selected backend, opened.
@@ -99,7 +104,12 @@ fn image_name(image: &PromotedImage) -> String {
     )
 }
 
-fn summary(mirror: &Mirror, blobs: &BTreeMap<Digest, (u64, &PromotedImage)>) -> MirrorSummary {
+/// The totals of `mirror` for every blob of `images`, nothing done yet.
+pub(crate) fn summary(mirror: &Mirror, images: &[PromotedImage]) -> MirrorSummary {
+    totals(mirror, &distinct_blobs(images))
+}
+
+fn totals(mirror: &Mirror, blobs: &BTreeMap<Digest, (u64, &PromotedImage)>) -> MirrorSummary {
     MirrorSummary {
         name: mirror.name.clone(),
         url: mirror.url.clone(),
@@ -116,7 +126,7 @@ pub async fn survey(
     concurrency: usize,
 ) -> MirrorSummary {
     let blobs = distinct_blobs(images);
-    let mut summary = summary(mirror, &blobs);
+    let mut summary = totals(mirror, &blobs);
     let found: Vec<_> = futures::stream::iter(&blobs)
         .map(|(digest, &(size, image))| async move {
             (*digest, size, image, mirror.mirror.blob_size(digest).await)
@@ -149,38 +159,99 @@ pub async fn survey(
     summary
 }
 
-/// Writes every missing blob, `concurrency` at a time, each streamed from the store its image was
-/// read from and verified against its digest. Failures are collected; the rest goes on.
-pub async fn fill(images: &[PromotedImage], mirror: &Mirror, concurrency: usize) -> MirrorSummary {
-    let blobs = distinct_blobs(images);
-    let mut summary = summary(mirror, &blobs);
-    let reports: Vec<_> = futures::stream::iter(&blobs)
-        .map(|(digest, &(size, image))| async move {
-            let report = hoist_object::mirror_blobs(
-                image.from.store.as_ref(),
-                &image.from.repository,
-                &[(*digest, size)],
-                mirror.mirror.as_ref(),
-                1,
-            )
-            .await;
-            (size, image, report)
+/// What filling a mirror with some blobs of one image did.
+#[derive(Debug, Default)]
+pub(crate) struct Filled {
+    written: Vec<(Digest, u64)>,
+    present: u64,
+    failures: Vec<BlobFailure>,
+}
+
+impl Filled {
+    pub(crate) fn add_to(self, summary: &mut MirrorSummary) {
+        summary.to_write += self.written.len() as u64;
+        summary.bytes_to_write += self.written.iter().map(|(_, size)| size).sum::<u64>();
+        summary.present += self.present;
+        summary.failures.extend(self.failures);
+    }
+}
+
+/// Writes `blobs` of `image` that `mirror` lacks, `options.concurrency` at a time, each read
+/// through `spool` (or straight from the store the image was read from) and verified, with
+/// `options.attempts` attempts for retryable failures: a retry reads the spool again, not the
+/// source. Each blob is [released](Spool::release) from the spool when done. Failures are
+/// collected; the rest goes on.
+pub(crate) async fn fill_image(
+    image: &PromotedImage,
+    blobs: &[(Digest, u64)],
+    mirror: &Mirror,
+    spool: Option<&Spool>,
+    options: &CopyOptions,
+) -> Filled {
+    let outcomes: Vec<_> = futures::stream::iter(blobs)
+        .map(|&(digest, size)| async move {
+            let outcome = put_one(image, digest, size, mirror, spool, options).await;
+            if let Some(spool) = spool {
+                spool.release(&digest);
+            }
+            (digest, size, outcome)
         })
-        .buffer_unordered(concurrency.max(1))
+        .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
-    for (size, image, report) in reports {
-        summary.to_write += report.written.len() as u64;
-        summary.bytes_to_write += size * report.written.len() as u64;
-        summary.present += report.present.len() as u64;
-        for (digest, error) in report.failed {
-            summary.failures.push(BlobFailure {
+    let mut filled = Filled::default();
+    for (digest, size, outcome) in outcomes {
+        match outcome {
+            Ok(PutOutcome::Written) => filled.written.push((digest, size)),
+            Ok(PutOutcome::AlreadyPresent) => filled.present += 1,
+            Err(error) => filled.failures.push(BlobFailure {
                 digest,
                 image: image_name(image),
                 error: error.to_string(),
-            });
+            }),
         }
     }
-    summary.failures.sort_by_key(|failure| failure.digest);
-    summary
+    filled
+}
+
+async fn put_one(
+    image: &PromotedImage,
+    digest: Digest,
+    size: u64,
+    mirror: &Mirror,
+    spool: Option<&Spool>,
+    options: &CopyOptions,
+) -> Result<PutOutcome, ObjectError> {
+    let mut attempt = 1;
+    loop {
+        // Read only once the mirror asks for the bytes: a blob already there (the mirror's own
+        // `HEAD`) costs the source nothing.
+        let stream = lazy_read(image, digest, size, spool.cloned());
+        match mirror.mirror.put_verified_blob(&digest, size, stream).await {
+            Err(error) if error.is_retryable() && attempt < options.attempts => {
+                let delay = (options.backoff * 2u32.saturating_pow(attempt - 1)).min(MAX_BACKOFF);
+                tracing::warn!(dst = %mirror.url, %digest, %error, attempt, ?delay, "mirror upload failed; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A verified stream of the blob that starts reading (the spool, or the source) when first polled.
+fn lazy_read(image: &PromotedImage, digest: Digest, size: u64, spool: Option<Spool>) -> ByteStream {
+    let source: Arc<dyn Source> = image.from.store.clone();
+    let repository = image.from.repository.clone();
+    let opened = async move {
+        match spool {
+            Some(spool) => spool.read(&source, &repository, digest, size).await,
+            None => {
+                let stream = source.fetch_blob(&repository, &digest).await?;
+                let subject = format!("{}/{repository}@{digest}", source.describe());
+                Ok(VerifyingStream::new(stream, subject, digest, size).boxed())
+            }
+        }
+    };
+    Box::pin(futures::stream::once(opened).try_flatten())
 }

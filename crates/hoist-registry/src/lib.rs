@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use hoist_oci::{Digest, Reference, RepositoryPath, Tag};
 use hoist_store::{
     ByteStream, ManifestHead, RawManifest, Sink, Source, StoreError, StoreErrorKind, TagListing,
+    VerifyingStream,
 };
 
 pub use credentials::RegistryCredentials;
@@ -175,6 +176,25 @@ impl Source for RegistryStore {
 #[async_trait::async_trait]
 impl Sink for RegistryStore {
     async fn push_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<(), StoreError> {
+        let subject = format!("{}/{repository}@{digest}", self.transport.host);
+        let verified = VerifyingStream::new(stream, subject, *digest, size).boxed();
+        upload::push(
+            &self.transport,
+            checked(repository)?,
+            digest,
+            size,
+            verified,
+        )
+        .await
+    }
+
+    async fn push_verified_blob(
         &self,
         repository: &str,
         digest: &Digest,

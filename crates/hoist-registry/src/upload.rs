@@ -5,9 +5,13 @@
 //! stream's items flow straight into the request, so memory does not grow with the blob, and the
 //! blob costs three requests: `POST`, `PATCH`, `PUT`). A smaller one is gathered and sent in the
 //! final `PUT`: two requests in all. The session is only finished (`PUT`) when the
-//! stream ended cleanly with the promised size and digest (hashed here while streaming, and checked
-//! again by the registry at the `PUT`); on any failure it is cancelled (`DELETE`), so a broken
-//! stream never leaves content behind.
+//! stream ended cleanly with the promised size; on any failure it is cancelled (`DELETE`), so a
+//! broken stream never leaves content behind.
+//!
+//! The input stream is *verified* ([`hoist_store::Sink::push_verified_blob`]): it yields an error
+//! instead of its end when the bytes do not hash to the digest. `push_blob` wraps its stream in a
+//! `VerifyingStream` for that; the copier hands over streams it verified already. Nothing is hashed
+//! here: one sha256 per byte of a copy (the registry checks the digest again at the `PUT`).
 
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +21,6 @@ use hoist_oci::Digest;
 use hoist_store::{ByteStream, StoreError, StoreErrorKind};
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response, StatusCode};
-use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use crate::auth::Scope;
@@ -140,7 +143,7 @@ async fn open<'a>(
     })
 }
 
-/// Uploads `stream`, which must hold exactly `size` bytes hashing to `digest`.
+/// Uploads `stream`, a verified stream of exactly `size` bytes hashing to `digest`.
 pub(crate) async fn push(
     transport: &Transport,
     repository: &str,
@@ -172,10 +175,9 @@ async fn send_all(
         return send_small(session, digest, size, stream).await;
     }
     // One `PATCH` whose body is the stream itself, then an empty `PUT ?digest=`: three requests
-    // per blob, and only the stream's items in flight in memory. The bytes are counted and
-    // hashed on their way into the request.
+    // per blob, and only the stream's items in flight in memory. The bytes are counted on their
+    // way into the request (the stream verifies their digest).
     let tally = Arc::new(Mutex::new(Tally {
-        hasher: Sha256::new(),
         seen: 0,
         error: None,
     }));
@@ -197,7 +199,6 @@ async fn send_all(
                     if tally.seen > size {
                         return Err(size_error(&subject, size, tally.seen, "more than"));
                     }
-                    tally.hasher.update(&bytes);
                     Ok(bytes)
                 });
                 match checked {
@@ -214,32 +215,26 @@ async fn send_all(
     let sent = session
         .send_stream(reqwest::Body::wrap_stream(counted))
         .await;
-    let (seen, actual, stream_error) = {
+    let (seen, stream_error) = {
         let mut tally = tally.lock().expect("the tally lock is never poisoned");
-        let hasher = std::mem::take(&mut tally.hasher);
-        (
-            tally.seen,
-            Digest::from_sha256(hasher.finalize().into()),
-            tally.error.take(),
-        )
+        (tally.seen, tally.error.take())
     };
     if let Some(error) = stream_error {
         return Err(error);
     }
     sent?;
-    check(&session.subject, digest, size, seen, &actual)?;
+    check(&session.subject, size, seen)?;
     session.finish(digest, Bytes::new()).await
 }
 
 /// What passed through a streamed upload.
 struct Tally {
-    hasher: Sha256,
     seen: u64,
     /// The first error the input stream gave.
     error: Option<StoreError>,
 }
 
-/// A blob of at most one chunk: gathered, checked, and sent in the final `PUT`.
+/// A blob of at most one chunk: gathered, counted, and sent in the final `PUT`.
 async fn send_small(
     session: &mut Session<'_>,
     digest: &Digest,
@@ -247,37 +242,24 @@ async fn send_small(
     mut stream: ByteStream,
 ) -> Result<(), StoreError> {
     let mut buffer = BytesMut::new();
-    let mut hasher = Sha256::new();
     while let Some(item) = stream.next().await {
         let item = item?;
         if (buffer.len() + item.len()) as u64 > size {
             let seen = (buffer.len() + item.len()) as u64;
             return Err(size_error(&session.subject, size, seen, "more than"));
         }
-        hasher.update(&item);
         buffer.extend_from_slice(&item);
     }
-    let actual = Digest::from_sha256(hasher.finalize().into());
-    check(&session.subject, digest, size, buffer.len() as u64, &actual)?;
+    check(&session.subject, size, buffer.len() as u64)?;
     session.finish(digest, buffer.freeze()).await
 }
 
 /// Checked here as well as by the registry: a registry's refused `PUT` consumes the session's
-/// state, so it could no longer be cancelled, and not every registry checks.
-fn check(
-    subject: &str,
-    digest: &Digest,
-    size: u64,
-    seen: u64,
-    actual: &Digest,
-) -> Result<(), StoreError> {
+/// state, so it could no longer be cancelled. (The digest was checked by the verified stream,
+/// which fails instead of ending.)
+fn check(subject: &str, size: u64, seen: u64) -> Result<(), StoreError> {
     if seen != size {
         return Err(size_error(subject, size, seen, "only"));
-    }
-    if actual != digest {
-        return Err(StoreError::digest_mismatch(
-            subject, digest, size, actual, seen,
-        ));
     }
     Ok(())
 }

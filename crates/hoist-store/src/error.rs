@@ -111,6 +111,11 @@ impl StoreError {
         &self.subject
     }
 
+    /// What went wrong, without the subject.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The server's `Retry-After`, if it sent one.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after

@@ -213,6 +213,22 @@ pub trait Sink: Source {
         stream: ByteStream,
     ) -> Result<(), StoreError>;
 
+    /// Stores a blob from a stream the caller has already verified: one that ends (`None`) only
+    /// after exactly `size` bytes hashing to `digest`, and yields an error *instead of* the end
+    /// otherwise (a [`VerifyingStream`], or a reader of a verified local copy). The sink then
+    /// hashes nothing again (one sha256 per byte of a copy); it still counts the bytes and commits
+    /// only after the clean end, so a failed verification aborts the upload as in
+    /// [`Sink::push_blob`]. The default verifies anyway, by calling [`Sink::push_blob`].
+    async fn push_verified_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        stream: ByteStream,
+    ) -> Result<(), StoreError> {
+        self.push_blob(repository, digest, size, stream).await
+    }
+
     /// Tries to make a blob that already exists in `from_repository` of the *same* store available
     /// in `repository` without copying bytes. `Ok(false)` when the store refused or cannot mount
     /// (the caller then uploads); nothing is left behind either way.

@@ -218,6 +218,9 @@ pub struct MirrorArgs {
     #[arg(long)]
     pub confirm: bool,
 
+    #[command(flatten)]
+    pub spool: SpoolArgs,
+
     /// Images read, and blobs uploaded per mirror, at once (x4).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
@@ -282,6 +285,9 @@ pub struct PromoteArgs {
     /// Execute the plan. Without it nothing is written.
     #[arg(long)]
     pub confirm: bool,
+
+    #[command(flatten)]
+    pub spool: SpoolArgs,
 
     /// Images copied at once (each image × destination is one job).
     #[arg(long, value_name = "N", default_value_t = 8)]
@@ -527,5 +533,63 @@ fn host_rate(text: &str) -> Result<(String, f64), String> {
         _ => Err(format!(
             "{rate:?} is not a positive number of requests per second"
         )),
+    }
+}
+
+/// The spool: where a source blob is staged, once, while it goes to several destinations.
+#[derive(Debug, Clone, Args)]
+pub struct SpoolArgs {
+    /// Directory for the spool's temporary files (unlinked as soon as they are created, so
+    /// nothing is ever left behind). Default: the system temporary directory ($TMPDIR).
+    #[arg(long = "spool-dir", value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+
+    /// The most bytes the spool holds at once, like 2GiB or 512MiB (a larger blob is held
+    /// alone). A blob with a single destination left is never spooled.
+    #[arg(long = "spool-size", value_name = "SIZE", default_value = "2GiB", value_parser = parse_size)]
+    pub spool_size: u64,
+}
+
+/// A size in bytes: a number with an optional binary unit (KiB, MiB, GiB, TiB; K, M, G, T).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|character: char| !character.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 2GiB or 512MiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        "t" | "tib" => 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(1u64 << shift)
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(|| format!("{text:?} is not a positive size that fits in 64 bits"))
+}
+
+#[cfg(test)]
+mod spool_size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("2GB").is_err());
+        assert!(parse_size("lots").is_err());
     }
 }

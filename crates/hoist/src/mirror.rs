@@ -1,13 +1,14 @@
 //! `hoist mirror`: fill blob mirrors with every blob of every promoted image, reading the
-//! registries only. A dry run without `--confirm`, like `hoist promote`; projects are isolated
-//! and `--since REV` selects the added edges, as in `hoist promote`.
+//! registries only (each blob once, through the spool, for all the mirrors). A dry run without
+//! `--confirm`, like `hoist promote`; projects are isolated and `--since REV` selects the added
+//! edges, as in `hoist promote`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write as _;
 
 use hoist_gate::Projects;
 use hoist_plan::find_conflicts;
-use hoist_promote::{Stores, problem_manifests};
+use hoist_promote::{ExecuteOptions, MirrorWork, Plan, Stores, problem_manifests};
 
 use crate::cli::{MirrorArgs, OutputFormat};
 use crate::exit::Outcome;
@@ -80,14 +81,34 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
     }
     let admitted = projects.admitted_edges(selected);
     let stores = Stores::new(config);
-    let report = runtime.block_on(mirrors::run(
-        &admitted,
-        &stores,
-        &opened,
-        args.confirm,
-        &HashSet::new(),
-        args.jobs.max(1) * 4,
-    ));
+    let concurrency = args.jobs.max(1) * 4;
+    let report = if args.confirm {
+        let spool = mirrors::open_spool(&args.spool)?;
+        runtime.block_on(async {
+            let (images, problems) =
+                hoist_promote::read_images(&admitted, &stores, concurrency).await;
+            let options = ExecuteOptions {
+                jobs: args.jobs,
+                spool: Some(spool),
+                ..ExecuteOptions::default()
+            };
+            let work = MirrorWork {
+                images: &images,
+                mirrors: &opened,
+            };
+            let execution = hoist_promote::execute(
+                &Plan::default(),
+                &HashMap::new(),
+                &stores,
+                Some(work),
+                &options,
+            )
+            .await;
+            MirrorsReport::filled(&images, problems, execution.mirrors)
+        })
+    } else {
+        runtime.block_on(mirrors::survey(&admitted, &stores, &opened, concurrency))
+    };
     let owners = problem_manifests(&report.problems, &admitted);
     let refused = projects.any_refused();
     let complete = report.is_complete();

@@ -1,15 +1,13 @@
 //! Blob mirrors on the command line: `--backends FILE --select …` to opened mirrors, and the
 //! mirror part of `hoist promote` and `hoist mirror` (survey or fill, and how it is printed).
 
-use std::collections::HashSet;
-
 use anyhow::Context as _;
+use hoist_copy::{Spool, SpoolOptions};
 use hoist_object::{Catalogue, Selector};
-use hoist_oci::Digest;
 use hoist_plan::EdgeSet;
-use hoist_promote::{Mirror, MirrorSummary, Problem, Stores, mirrors};
+use hoist_promote::{Mirror, MirrorSummary, Problem, PromotedImage, Stores, mirrors};
 
-use crate::cli::BackendArgs;
+use crate::cli::{BackendArgs, SpoolArgs};
 
 /// The selected mirrors, opened with `options` (no request is made); `None` without
 /// `--backends`. A broken catalogue, a bad selector or a selector matching nothing is a usage
@@ -67,40 +65,64 @@ impl MirrorsReport {
     }
 }
 
-/// Surveys (`confirm` false) or fills every mirror with the blobs of every image the edges
-/// promote, except the images in `skip` (whose registry copy failed).
-pub async fn run(
+impl MirrorsReport {
+    /// The report of mirrors filled by an execution (`backends`: its `mirrors`).
+    pub fn filled(
+        images: &[PromotedImage],
+        problems: Vec<Problem>,
+        backends: Vec<MirrorSummary>,
+    ) -> Self {
+        let (blobs, bytes) = backends
+            .first()
+            .map_or((0, 0), |summary| (summary.blobs, summary.bytes));
+        Self {
+            executed: true,
+            images: images.len(),
+            blobs,
+            bytes,
+            problems,
+            backends,
+        }
+    }
+}
+
+/// The dry run: what every mirror lacks of the blobs of every image the edges promote.
+pub async fn survey(
     edges: &EdgeSet,
     stores: &Stores,
     opened: &[Mirror],
-    confirm: bool,
-    skip: &HashSet<Digest>,
     concurrency: usize,
 ) -> MirrorsReport {
-    let (mut images, problems) = hoist_promote::read_images(edges, stores, concurrency).await;
-    images.retain(|image| !skip.contains(&image.digest));
-    let per_mirror = futures::future::join_all(opened.iter().map(|mirror| {
-        let images = &images;
-        async move {
-            if confirm {
-                mirrors::fill(images, mirror, concurrency).await
-            } else {
-                mirrors::survey(images, mirror, concurrency).await
-            }
-        }
-    }))
+    let (images, problems) = hoist_promote::read_images(edges, stores, concurrency).await;
+    let per_mirror = futures::future::join_all(
+        opened
+            .iter()
+            .map(|mirror| mirrors::survey(&images, mirror, concurrency)),
+    )
     .await;
     let (blobs, bytes) = per_mirror
         .first()
         .map_or((0, 0), |summary| (summary.blobs, summary.bytes));
     MirrorsReport {
-        executed: confirm,
+        executed: false,
         images: images.len(),
         blobs,
         bytes,
         problems,
         backends: per_mirror,
     }
+}
+
+/// The run's spool, from `--spool-dir` and `--spool-size`; a missing directory is a usage error.
+pub fn open_spool(args: &SpoolArgs) -> anyhow::Result<Spool> {
+    let mut options = SpoolOptions {
+        capacity: args.spool_size,
+        ..SpoolOptions::default()
+    };
+    if let Some(directory) = &args.spool_dir {
+        options.directory = directory.clone();
+    }
+    Spool::new(options).context("--spool-dir")
 }
 
 /// The text form: one line per mirror, then every failure.

@@ -6,11 +6,12 @@
 //! make it, and only the admitted plan (what the other projects want) runs. With `--since REV`
 //! only the edges added since REV are planned.
 //!
-//! With `--backends`, the blob mirrors come after the registries: the dry run surveys them, and
-//! `--confirm` fills them with every blob of every promoted image (not only those copied now: a
-//! mirror added later is back-filled, and `HEAD` skips make re-runs cheap).
+//! With `--backends`, the dry run also surveys the blob mirrors, and `--confirm` fills them in the
+//! same pass as the registries with every blob of every promoted image (not only those copied
+//! now: a mirror added later is back-filled, and `HEAD` skips make re-runs cheap). One spool
+//! reads each source blob once for every destination registry and mirror.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -18,8 +19,8 @@ use hoist_gate::Projects;
 use hoist_oci::RegistryName;
 use hoist_plan::find_conflicts;
 use hoist_promote::{
-    Action, ExecuteOptions, Execution, Plan, PlanOptions, Planned, Problem, RegistryTotals, Step,
-    Stores, admit, problem_manifests,
+    Action, ExecuteOptions, Execution, MirrorWork, Plan, PlanOptions, Planned, Problem,
+    RegistryTotals, Step, Stores, admit, problem_manifests,
 };
 
 use crate::cli::{OutputFormat, PromoteArgs};
@@ -187,25 +188,15 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         }
     };
 
-    let run_mirrors = |skip: &HashSet<hoist_oci::Digest>| {
-        opened.as_ref().map(|opened| {
-            runtime.block_on(mirrors::run(
-                &final_edges,
-                &stores,
-                opened,
-                args.confirm,
-                skip,
-                concurrency,
-            ))
-        })
-    };
-    if !args.confirm || admitted.is_noop() {
+    if !args.confirm || (admitted.is_noop() && opened.is_none()) {
         let nothing = Execution::default();
         report.executed = args.confirm;
         if args.confirm {
             report.execution = Some(&nothing);
         }
-        report.mirrors = run_mirrors(&HashSet::new());
+        report.mirrors = opened.as_ref().map(|opened| {
+            runtime.block_on(mirrors::survey(&final_edges, &stores, opened, concurrency))
+        });
         let mirrors_complete = report
             .mirrors
             .as_ref()
@@ -214,6 +205,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         print(args.output, &report, Some(refused))?;
         return Ok(outcome(!mirrors_complete));
     }
+    let spool = mirrors::open_spool(&args.spool)?;
 
     // Text: the plan first, so a log shows what is about to happen before it happens.
     if args.output == OutputFormat::Text {
@@ -227,7 +219,12 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         .fold((0, 0), |(images, bytes), total| {
             (images + total.copies + total.tag_only, bytes + total.bytes)
         });
-    let execution = runtime.block_on(async {
+    // Registries and mirrors in one pass: each source blob is read once for all of them.
+    let (mut execution, mirror_images, mirror_problems) = runtime.block_on(async {
+        let (mirror_images, mirror_problems) = match &opened {
+            Some(_) => hoist_promote::read_images(&final_edges, &stores, concurrency).await,
+            None => Default::default(),
+        };
         let reporter = Arc::new(Reporter::start(images, bytes, args.quiet));
         let on_step = {
             let reporter = reporter.clone();
@@ -243,21 +240,28 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
             copy: Default::default(),
             progress: Some(reporter.copy_progress()),
             on_step: Some(on_step),
+            spool: Some(spool),
         };
-        let execution = hoist_promote::execute(&admitted, &stores, &options).await;
+        let work = opened.as_ref().map(|opened| MirrorWork {
+            images: &mirror_images,
+            mirrors: opened,
+        });
+        let execution =
+            hoist_promote::execute(&admitted, &planned.blobs, &stores, work, &options).await;
         drop(options);
         if let Ok(reporter) = Arc::try_unwrap(reporter) {
             reporter.finish();
         }
-        execution
+        (execution, mirror_images, mirror_problems)
     });
-    // Mirrors after the registries; an image whose copy failed waits for the re-run.
-    let failed: HashSet<hoist_oci::Digest> = execution
-        .failures
-        .iter()
-        .map(|failure| failure.step.digest)
-        .collect();
-    report.mirrors = run_mirrors(&failed);
+    if opened.is_some() {
+        let backends = std::mem::take(&mut execution.mirrors);
+        report.mirrors = Some(MirrorsReport::filled(
+            &mirror_images,
+            mirror_problems,
+            backends,
+        ));
+    }
     report.executed = true;
     let complete = execution.failures.is_empty()
         && report
@@ -270,7 +274,11 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         OutputFormat::Json => print(args.output, &report, Some(refused))?,
         OutputFormat::Text => {
             let mut out = std::io::stdout().lock();
-            print_execution(&mut out, &execution)?;
+            if admitted.is_noop() {
+                writeln!(out, "\nnothing to do: every destination is complete.")?;
+            } else {
+                print_execution(&mut out, &execution)?;
+            }
             if let Some(mirrors) = &report.mirrors {
                 mirrors::print_text(&mut out, mirrors)?;
             }
@@ -462,6 +470,15 @@ fn print_execution(out: &mut impl std::io::Write, execution: &Execution) -> std:
         execution.tags_set,
         execution.attached
     )?;
+    let reads = &execution.source_reads;
+    if reads.fetches > 0 {
+        writeln!(
+            out,
+            "read from the sources: {} blob(s), {}",
+            reads.fetches,
+            indicatif::HumanBytes(reads.bytes_fetched),
+        )?;
+    }
     if !execution.failures.is_empty() {
         writeln!(
             out,

@@ -6,6 +6,7 @@ mod attached;
 mod copy;
 mod dependencies;
 mod faults;
+mod spool;
 mod tags;
 
 use std::sync::{Arc, Mutex};

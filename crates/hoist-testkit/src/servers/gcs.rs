@@ -135,6 +135,28 @@ impl GcsServer {
         self.log.text()
     }
 
+    /// How many uploads of the object `name` of `bucket` the server accepted (a media upload,
+    /// or the start of a resumable one), from its access log: a wire-level count of writes.
+    pub fn object_writes(&self, bucket: &str, name: &str) -> usize {
+        let prefix = format!("/upload/storage/v1/b/{bucket}/o?");
+        self.log_text()
+            .lines()
+            .filter_map(|line| {
+                let (_, request) = line.split_once("\\\"POST ")?;
+                let (target, after) = request.split_once(' ')?;
+                let status = after.split_once("\\\" ")?.1.split_whitespace().next()?;
+                Some((target.strip_prefix(&prefix)?.to_owned(), status.to_owned()))
+            })
+            .filter(|(query, status)| {
+                status == "200"
+                    && reqwest::Url::parse(&format!("http://x/?{query}")).is_ok_and(|url| {
+                        url.query_pairs()
+                            .any(|(key, value)| key == "name" && value == name)
+                    })
+            })
+            .count()
+    }
+
     /// Whether the process still runs.
     pub fn is_running(&mut self) -> bool {
         self.process.is_running()

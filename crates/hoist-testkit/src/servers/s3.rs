@@ -108,14 +108,15 @@ impl S3Server {
         let program = find_program()?;
         let mut command = Command::new(&program);
         command.args(["--host", "127.0.0.1", "--port", "0"]);
+        // It logs its address at info level; at debug every object it writes ("write file"),
+        // which [`S3Server::object_writes`] counts.
         if access_key.is_empty() {
-            // Its address is logged at info level; every routed request at debug level.
-            command.env("RUST_LOG", "s3s_fs=info,s3s::ops=debug");
+            // ...and every routed request.
+            command.env("RUST_LOG", "s3s_fs=debug,s3s::ops=debug");
         } else {
             command
                 .args(["--access-key", &access_key, "--secret-key", &secret_key])
-                // It logs its address at info level only.
-                .env("RUST_LOG", "s3s_fs=info");
+                .env("RUST_LOG", "s3s_fs=debug");
         }
         command.arg(directory.path());
         let log = Arc::<Log>::default();
@@ -175,6 +176,23 @@ impl S3Server {
     /// Everything the server printed so far.
     pub fn log_text(&self) -> String {
         self.log.text()
+    }
+
+    /// How many times the server wrote the object `key` of `bucket` (a `PutObject`, or the
+    /// completion of a multipart upload), from its own log: a wire-level count of writes.
+    pub fn object_writes(&self, bucket: &str, key: &str) -> usize {
+        // `... DEBUG s3s_fs::s3: write file, path: /DATA/BUCKET/KEY, size: 9173, ...` (a
+        // completed multipart upload names it `to: ...`).
+        let path = self.object_path(bucket, key).display().to_string();
+        let targets = [format!("path: {path}"), format!("to: {path}")];
+        self.log_text()
+            .lines()
+            .filter(|line| line.contains("write file"))
+            .filter(|line| {
+                line.split(", ")
+                    .any(|field| targets.iter().any(|target| field.trim() == target))
+            })
+            .count()
     }
 
     /// Whether the process still runs.
