@@ -222,6 +222,7 @@ impl Source for LayoutStore {
         Ok(TagListing {
             tags: index.tags(),
             digests: Some(index.tag_digests()),
+            untagged: None,
         })
     }
 

@@ -2,7 +2,7 @@
 //! to a host share its connection pool, token cache and concurrency limit), one [`LayoutStore`]
 //! per `oci:PATH` directory.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,9 +24,13 @@ pub struct StoreConfig {
     pub docker_config: Option<PathBuf>,
     /// Credentials given explicitly, by host; they win over the Docker configuration.
     pub credentials: HashMap<String, RegistryCredentials>,
-    /// Options every registry starts from (timeouts, retries, limits); `insecure`, `ca_files`
-    /// and `credentials` are filled in per host.
+    /// Options every registry starts from (timeouts, retries, limits); `insecure`, `ca_files`,
+    /// `credentials` and `endpoint` are filled in per host.
     pub base: RegistryOptions,
+    /// Where some registry hosts are really reached (`HOST` -> `http(s)://HOST[:PORT]`): a
+    /// mirror, a port-forward, a local double. The store keeps the host's name (credentials,
+    /// GCR behaviour); requests go to the endpoint, over TLS unless its scheme is `http`.
+    pub endpoints: BTreeMap<String, url::Url>,
 }
 
 impl fmt::Debug for StoreConfig {
@@ -36,6 +40,7 @@ impl fmt::Debug for StoreConfig {
             .field("insecure_hosts", &self.insecure_hosts)
             .field("ca_files", &self.ca_files)
             .field("docker_config", &self.docker_config)
+            .field("endpoints", &self.endpoints)
             .field(
                 "credentials_for",
                 &self.credentials.keys().collect::<Vec<_>>(),
@@ -119,6 +124,7 @@ impl Stores {
             insecure: self.config.insecure_hosts.contains(host),
             ca_files: self.config.ca_files.clone(),
             credentials,
+            endpoint: self.config.endpoints.get(host).cloned(),
             ..self.config.base.clone()
         };
         RegistryStore::new(host, options)

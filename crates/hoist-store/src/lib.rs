@@ -15,7 +15,7 @@
 mod error;
 mod verify;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::pin::Pin;
 
@@ -82,6 +82,11 @@ pub struct TagListing {
     /// `manifest` map, an OCI layout's `index.json` has them); `None` when it does not (registry:2
     /// and most others), and then tags must be resolved one by one.
     pub digests: Option<BTreeMap<Tag, Digest>>,
+    /// Manifests the listing names that no tag points at (GCR and Artifact Registry list
+    /// untagged manifests in the same map); `None` when the store does not say. A digest named
+    /// here or in `digests` is in the repository; one named nowhere may still be (a listing
+    /// can be partial), so only a `HEAD` proves it absent.
+    pub untagged: Option<BTreeSet<Digest>>,
 }
 
 /// A manifest that names another as its `subject`, as the OCI referrers API lists it.
@@ -116,6 +121,7 @@ pub trait Source: Send + Sync + Debug {
         Ok(TagListing {
             tags: self.list_tags(repository).await?,
             digests: None,
+            untagged: None,
         })
     }
 

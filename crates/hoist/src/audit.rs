@@ -12,6 +12,7 @@ use hoist_promote::{Problem, Stores};
 use crate::cli::{AuditArgs, OutputFormat};
 use crate::exit::Outcome;
 use crate::report::Finding;
+use crate::shard::{self, ShardReport};
 use crate::{inputs, mirrors, registries};
 
 /// Per backend: how many rows have each status.
@@ -62,12 +63,17 @@ struct AuditReport {
     /// What each mirror's check cost.
     mirrors: Vec<MirrorStatistics>,
     seconds: f64,
+    /// With `--shard`/`--shards`: which part this run audited (its destination repositories,
+    /// and in mirrors the blobs it owns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<ShardReport>,
 }
 
 pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let inputs = inputs::from_args(&args.inputs)?;
     let config = registries::config(&args.registries)?;
+    let shard = shard::from_args(&args.shard)?;
     let runtime = registries::runtime()?;
     let opened = runtime
         .block_on(mirrors::open(&args.backends))?
@@ -82,6 +88,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
         rows: Vec::new(),
         mirrors: Vec::new(),
         seconds: 0.0,
+        shard: None,
     };
     let edges = match inputs::load_edges(&inputs) {
         Ok(edges) => edges,
@@ -93,10 +100,19 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
     };
     let stores = Stores::new(config);
     let concurrency = args.jobs.max(1) * 4;
+    report.shard = shard.map(|shard| ShardReport::new(&shard, &edges));
+    // A shard audits the destination repositories it owns and, in mirrors, the blobs it owns;
+    // for those it must read every promoted image (any may hold one of its blobs).
+    let mine = shard::select(shard.as_ref(), &edges);
+    let to_read = if opened.is_empty() { &*mine } else { &edges };
     runtime.block_on(async {
-        let (images, problems) = hoist_promote::read_images(&edges, &stores, concurrency).await;
-        let registry_rows = audit::audit_registries(&edges, &stores, &images, concurrency);
-        let mirror_rows = audit::audit_mirrors(&images, &opened, args.rehash, concurrency);
+        let (images, problems) = hoist_promote::read_images(to_read, &stores, concurrency).await;
+        let mut mirror_images = images.clone();
+        if let Some(shard) = &shard {
+            mirrors::keep_owned_blobs(&mut mirror_images, shard);
+        }
+        let registry_rows = audit::audit_registries(&mine, &stores, &images, concurrency);
+        let mirror_rows = audit::audit_mirrors(&mirror_images, &opened, args.rehash, concurrency);
         let (registry_rows, (mirror_rows, statistics)) = futures::join!(registry_rows, mirror_rows);
         report.images = images.len() + problems.len();
         report.problems = problems;
@@ -169,6 +185,9 @@ fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::R
             ""
         }
     )?;
+    if let Some(shard) = &report.shard {
+        writeln!(out, "{} (and the mirrored blobs it owns)", shard.line())?;
+    }
     let width = report
         .summary
         .keys()

@@ -17,6 +17,7 @@ mod progress;
 mod promote;
 mod registries;
 mod report;
+mod shard;
 mod snapshot;
 
 use std::process::ExitCode;

@@ -10,7 +10,7 @@ use crate::cli::{MirrorArgs, OutputFormat};
 use crate::exit::Outcome;
 use crate::mirrors::{self, MirrorsReport};
 use crate::report::Finding;
-use crate::{inputs, registries};
+use crate::{inputs, registries, shard};
 
 #[derive(Debug, serde::Serialize)]
 struct MirrorCommandReport {
@@ -20,6 +20,9 @@ struct MirrorCommandReport {
     errors: Vec<Finding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mirrors: Option<MirrorsReport>,
+    /// With `--shard`/`--shards`: which part of the blobs this run did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<hoist_plan::Shard>,
 }
 
 pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
@@ -29,6 +32,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
     );
     let inputs = inputs::from_args(&args.inputs)?;
     let config = registries::config(&args.registries)?;
+    let shard = shard::from_args(&args.shard)?;
     let runtime = registries::runtime()?;
     let opened = runtime
         .block_on(mirrors::open(&args.backends))?
@@ -42,6 +46,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
                     ok: false,
                     errors,
                     mirrors: None,
+                    shard,
                 },
             )?;
             return Ok(Outcome::Refused);
@@ -55,6 +60,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
         args.confirm,
         &HashSet::new(),
         args.jobs.max(1) * 4,
+        shard.as_ref(),
     ));
     let ok = report.is_complete();
     print(
@@ -63,6 +69,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
             ok,
             errors: Vec::new(),
             mirrors: Some(report),
+            shard,
         },
     )?;
     Ok(if ok { Outcome::Ok } else { Outcome::Partial })
@@ -80,7 +87,13 @@ fn print(format: OutputFormat, report: &MirrorCommandReport) -> anyhow::Result<(
                 writeln!(out, "{error}")?;
             }
             if let Some(mirrors) = &report.mirrors {
-                writeln!(out, "hoist mirror")?;
+                match &report.shard {
+                    Some(shard) => writeln!(
+                        out,
+                        "hoist mirror: shard {shard}: the blobs whose digest falls in it"
+                    )?,
+                    None => writeln!(out, "hoist mirror")?,
+                }
                 mirrors::print_text(&mut out, mirrors)?;
                 let to_write = mirrors.backends.iter().any(|summary| summary.to_write > 0);
                 if !mirrors.executed && to_write {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use anyhow::Context as _;
 use hoist_object::{Catalogue, Selector};
 use hoist_oci::Digest;
-use hoist_plan::EdgeSet;
+use hoist_plan::{EdgeSet, Shard};
 use hoist_promote::{Mirror, MirrorSummary, Problem, Stores, mirrors};
 
 use crate::cli::BackendArgs;
@@ -64,7 +64,8 @@ impl MirrorsReport {
 }
 
 /// Surveys (`confirm` false) or fills every mirror with the blobs of every image the edges
-/// promote, except the images in `skip` (whose registry copy failed).
+/// promote, except the images in `skip` (whose registry copy failed); with a `shard`, only the
+/// blobs it owns (every image is still read: any of them may hold one).
 pub async fn run(
     edges: &EdgeSet,
     stores: &Stores,
@@ -72,9 +73,13 @@ pub async fn run(
     confirm: bool,
     skip: &HashSet<Digest>,
     concurrency: usize,
+    shard: Option<&Shard>,
 ) -> MirrorsReport {
     let (mut images, problems) = hoist_promote::read_images(edges, stores, concurrency).await;
     images.retain(|image| !skip.contains(&image.digest));
+    if let Some(shard) = shard {
+        keep_owned_blobs(&mut images, shard);
+    }
     let per_mirror = futures::future::join_all(opened.iter().map(|mirror| {
         let images = &images;
         async move {
@@ -97,6 +102,17 @@ pub async fn run(
         problems,
         backends: per_mirror,
     }
+}
+
+/// Keeps, of every image, the blobs `shard` owns, and the images left with any.
+pub fn keep_owned_blobs(images: &mut Vec<hoist_promote::PromotedImage>, shard: &Shard) {
+    for image in images.iter_mut() {
+        image
+            .measured
+            .blobs
+            .retain(|(digest, _)| shard.owns_blob(digest));
+    }
+    images.retain(|image| !image.measured.blobs.is_empty());
 }
 
 /// The text form: one line per mirror, then every failure.

@@ -19,8 +19,9 @@ use hoist_promote::{
 use crate::cli::{OutputFormat, PromoteArgs};
 use crate::exit::Outcome;
 use crate::mirrors::{self, MirrorsReport};
-use crate::progress::Reporter;
+use crate::progress::{PhaseProgress, Reporter};
 use crate::report::{self, Finding};
+use crate::shard::{self, ShardReport};
 use crate::{inputs, policies, registries};
 
 #[derive(Debug, serde::Serialize)]
@@ -43,12 +44,16 @@ struct PromoteReport<'a> {
     /// With `--backends`: what the mirrors lack (dry run) or what was written to them.
     #[serde(skip_serializing_if = "Option::is_none")]
     mirrors: Option<MirrorsReport>,
+    /// With `--shard`/`--shards`: which part of the work this run did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<ShardReport>,
 }
 
 pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
     let inputs = inputs::from_args(&args.inputs)?;
     let date = args.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let config = registries::config(&args.registries)?;
+    let shard = shard::from_args(&args.shard)?;
 
     let loaded = hoist_manifest::load(&inputs);
     let mut errors: Vec<Finding> = loaded
@@ -83,6 +88,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         problems: &[],
         execution: None,
         mirrors: None,
+        shard: shard.map(|shard| ShardReport::new(&shard, &edges)),
     };
     if !report.ok {
         report::sort(&mut report.errors);
@@ -94,12 +100,20 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
     let runtime = registries::runtime()?;
     let opened = runtime.block_on(mirrors::open(&args.backends))?;
     let concurrency = args.jobs.max(1) * 4;
-    let options = PlanOptions {
-        concurrency: args.jobs.max(1) * 4,
-        date,
-    };
-    let planned: Planned =
-        runtime.block_on(hoist_promote::plan(&edges, &stores, &policy_set, &options));
+    // A shard plans and writes the destination repositories it owns; its mirrors, the blobs it
+    // owns, of every promoted image.
+    let mine = shard::select(shard.as_ref(), &edges);
+    let planned: Planned = runtime.block_on(async {
+        let progress = PhaseProgress::start("inventory", args.quiet);
+        let options = PlanOptions {
+            concurrency: args.jobs.max(1) * 4,
+            date,
+            progress: Some(progress.callback()),
+        };
+        let planned = hoist_promote::plan(&mine, &stores, &policy_set, &options).await;
+        progress.finish();
+        planned
+    });
     let plan = &planned.plan;
     report.totals = plan.totals(&planned.blobs);
     report.steps = plan.writes().collect();
@@ -124,6 +138,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
                 args.confirm,
                 skip,
                 concurrency,
+                shard.as_ref(),
             ))
         })
     };
@@ -283,6 +298,9 @@ fn print_plan(out: &mut impl std::io::Write, report: &PromoteReport<'_>) -> std:
         },
         report.date
     )?;
+    if let Some(shard) = &report.shard {
+        writeln!(out, "{}", shard.line())?;
+    }
     for (registry, total) in &report.totals {
         writeln!(
             out,

@@ -6,4 +6,5 @@ mod check_plain;
 mod example;
 mod mirrors;
 mod promote;
+mod scale;
 mod support;
