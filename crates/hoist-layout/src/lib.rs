@@ -247,6 +247,7 @@ impl Source for LayoutStore {
             tags: index.tags(),
             digests: Some(index.tag_digests()),
             missing,
+            untagged: None,
         })
     }
 

@@ -15,11 +15,11 @@
 //!   expected bytes. [`BlobMirror::put_verified_blob`] takes a stream verified by the caller (the
 //!   copier's spool, which reads each source blob once for every registry and mirror), so a byte
 //!   is hashed with sha256 once on its way from the source to every destination.
-//!
 //! - [`Bucket`] is the same three backends seen as objects at arbitrary keys (release files
 //!   rather than blobs), opened with [`open_bucket`]: [`copy_object`] streams one object from a
 //!   source bucket into a destination through a sha256 check, [`hash_object`] proves what an
 //!   object holds. File promotion (`hoist-files`) is built on it.
+//!
 //! S3 and GCS requests time out on silence (no byte moved for [`Timeouts::idle`]), never on the
 //! length of a transfer (module `network`).
 //!

@@ -266,7 +266,7 @@ mod tests {
                 image: RepositoryPath::parse(image).unwrap(),
             },
             size: None,
-            location: String::new(),
+            location: String::new().into(),
         }
     }
 

@@ -4,7 +4,8 @@
 //! This module is pure: [`Wanted::collect`] groups the edges, [`classify`] compares one group with
 //! a [`RepositoryState`]. Reading the registries is [`crate::inventory`]'s job.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use hoist_oci::{Digest, RegistryName, RepositoryPath, Tag};
 use hoist_plan::EdgeSet;
@@ -71,8 +72,9 @@ pub struct Step {
     /// What a copy transfers at most (known from the source manifests); `None` unless copied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<ImageSize>,
-    /// The manifest line that promotes it (`file:line:column`).
-    pub location: String,
+    /// The manifest line that promotes it (`file:line:column`), shared by the steps of every
+    /// destination of that line (a reconcile holds hundreds of thousands of steps).
+    pub location: Arc<str>,
 }
 
 /// Why (part of) a plan must not run. Any problem stops the whole run before it writes.
@@ -277,36 +279,59 @@ pub struct Wanted {
 impl Wanted {
     /// Groups the edges by (destination, digest), in the order of the destinations' text and
     /// then the digest.
+    ///
+    /// A reconcile has about a million edges: they are sorted as compact keys (48 bytes each)
+    /// and grouped in one pass, rather than gathered in a map of sets.
     pub fn collect(edges: &EdgeSet) -> Vec<Wanted> {
-        let mut groups: BTreeMap<(DestinationId, Digest), (BTreeSet<TagId>, OriginId)> =
-            BTreeMap::new();
-        for edge in &edges.edges {
-            let digest = edges.origin(edge).digest;
-            let (tags, _) = groups
-                .entry((edge.destination, digest))
-                .or_insert_with(|| (BTreeSet::new(), edge.origin));
-            if edges.tag(edge).is_some() {
-                tags.insert(edge.tag);
-            }
+        // Each destination's rank in text order.
+        let mut by_text: Vec<DestinationId> =
+            (0..edges.destinations.len() as DestinationId).collect();
+        by_text.sort_unstable_by(|a, b| {
+            edges.destinations[*a as usize].cmp(&edges.destinations[*b as usize])
+        });
+        let mut rank = vec![0u32; edges.destinations.len()];
+        for (position, destination) in by_text.iter().enumerate() {
+            rank[*destination as usize] = position as u32;
         }
-        let mut wanted: Vec<Wanted> = groups
-            .into_iter()
-            .map(|((destination, digest), (tags, origin))| {
-                let mut tags: Vec<TagId> = tags.into_iter().collect();
-                tags.sort_by(|a, b| edges.tags[*a as usize].cmp(&edges.tags[*b as usize]));
-                Wanted {
-                    destination,
-                    digest,
-                    tags,
-                    origin,
-                }
+        // (rank, digest, edge index): sorting puts each group together, in output order, with
+        // its first edge (in edge order, which gives the origin) first.
+        let mut keys: Vec<(u32, Digest, u32)> = edges
+            .edges
+            .iter()
+            .enumerate()
+            .map(|(index, edge)| {
+                (
+                    rank[edge.destination as usize],
+                    edges.origin(edge).digest,
+                    index as u32,
+                )
             })
             .collect();
-        wanted.sort_by(|a, b| {
-            edges.destinations[a.destination as usize]
-                .cmp(&edges.destinations[b.destination as usize])
-                .then(a.digest.cmp(&b.digest))
-        });
+        keys.sort_unstable();
+        let mut wanted: Vec<Wanted> = Vec::new();
+        let mut start = 0;
+        while start < keys.len() {
+            let (group_rank, digest, first) = keys[start];
+            let mut end = start;
+            let mut tags: Vec<TagId> = Vec::new();
+            while end < keys.len() && keys[end].0 == group_rank && keys[end].1 == digest {
+                let edge = &edges.edges[keys[end].2 as usize];
+                if edges.tag(edge).is_some() {
+                    tags.push(edge.tag);
+                }
+                end += 1;
+            }
+            tags.sort_unstable_by(|a, b| edges.tags[*a as usize].cmp(&edges.tags[*b as usize]));
+            tags.dedup();
+            let edge = &edges.edges[first as usize];
+            wanted.push(Wanted {
+                destination: edge.destination,
+                digest,
+                tags,
+                origin: edge.origin,
+            });
+            start = end;
+        }
         wanted
     }
 }
@@ -375,6 +400,76 @@ mod tests {
 
     fn tag(name: &str) -> Tag {
         Tag::parse(name).unwrap()
+    }
+
+    #[test]
+    fn wanted_groups_edges_by_destination_text_and_digest() {
+        use hoist_oci::{RegistryName, RepositoryPath};
+        use hoist_plan::edges::{Destination, Edge, NO_TAG, Origin};
+        let location = hoist_manifest::Location {
+            file: std::sync::Arc::from(std::path::Path::new("m.yaml")),
+            line: 1,
+            column: 1,
+        };
+        let origin = |byte: u8| Origin {
+            manifest: 0,
+            source: RegistryName::parse("gcr.io/s").unwrap(),
+            image: RepositoryPath::parse("app").unwrap(),
+            digest: digest(byte),
+            location: location.clone(),
+        };
+        let destination = |registry: &str| Destination {
+            registry: RegistryName::parse(registry).unwrap(),
+            image: RepositoryPath::parse("app").unwrap(),
+        };
+        let edges = EdgeSet {
+            // Origins 0 and 2 promote the same digest (two manifests).
+            origins: vec![origin(2), origin(1), origin(2)],
+            // Ids in the opposite order of their text.
+            destinations: vec![destination("z.io/p"), destination("a.io/p")],
+            tags: vec![tag("v2"), tag("latest"), tag("v1")],
+            edges: [
+                (1, 0, 0),
+                (0, 0, 0),
+                (0, 0, 2),
+                (2, 0, 1),
+                (2, 0, 2),
+                (0, 1, NO_TAG),
+                (1, 1, 1),
+            ]
+            .into_iter()
+            .map(|(origin, destination, tag)| Edge {
+                origin,
+                destination,
+                tag,
+            })
+            .collect(),
+        };
+        let got: Vec<(u32, u8, Vec<&str>, u32)> = Wanted::collect(&edges)
+            .iter()
+            .map(|wanted| {
+                (
+                    wanted.destination,
+                    wanted.digest.as_bytes()[0],
+                    wanted
+                        .tags
+                        .iter()
+                        .map(|&tag| edges.tags[tag as usize].as_str())
+                        .collect(),
+                    wanted.origin,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, 1, vec!["latest"], 1),
+                (1, 2, vec![], 0),
+                (0, 1, vec!["v2"], 1),
+                (0, 2, vec!["latest", "v1", "v2"], 0),
+            ],
+            "a.io before z.io; tags by text, once; the origin of the first edge"
+        );
     }
 
     #[test]

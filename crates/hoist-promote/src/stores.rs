@@ -3,7 +3,7 @@
 //! per `oci:PATH` directory, however the directory is spelled (`oci:out/prod` and
 //! `oci:./out/prod` are one store, with one lock per `index.json`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,10 +26,14 @@ pub struct StoreConfig {
     /// Credentials given explicitly, by host; they win over the Docker configuration.
     pub credentials: HashMap<String, RegistryCredentials>,
     /// Options every registry starts from (timeouts, retries, limits); `insecure`, `ca_files`,
-    /// `credentials` and `max_requests_per_second` are filled in per host.
+    /// `credentials`, `endpoint` and `max_requests_per_second` are filled in per host.
     pub base: RegistryOptions,
     /// Requests per second allowed to a host (`--max-rps HOST=N`); hosts not named are uncapped.
     pub max_requests_per_second: HashMap<String, f64>,
+    /// Where some registry hosts are really reached (`HOST` -> `http(s)://HOST[:PORT]`): a
+    /// mirror, a port-forward, a local double. The store keeps the host's name (credentials,
+    /// GCR behaviour); requests go to the endpoint, over TLS unless its scheme is `http`.
+    pub endpoints: BTreeMap<String, url::Url>,
 }
 
 impl fmt::Debug for StoreConfig {
@@ -39,6 +43,7 @@ impl fmt::Debug for StoreConfig {
             .field("insecure_hosts", &self.insecure_hosts)
             .field("ca_files", &self.ca_files)
             .field("docker_config", &self.docker_config)
+            .field("endpoints", &self.endpoints)
             .field(
                 "credentials_for",
                 &self.credentials.keys().collect::<Vec<_>>(),
@@ -132,6 +137,7 @@ impl Stores {
                 .get(host)
                 .copied()
                 .or(self.config.base.max_requests_per_second),
+            endpoint: self.config.endpoints.get(host).cloned(),
             ..self.config.base.clone()
         };
         RegistryStore::new(host, options)

@@ -161,17 +161,22 @@ pub(crate) struct Transport {
 impl Transport {
     pub(crate) fn new(host: &str, options: RegistryOptions) -> Result<Self, StoreError> {
         let scheme = if options.insecure { "http" } else { "https" };
-        let base = Url::parse(&format!("{scheme}://{host}/")).map_err(|error| {
+        let named = Url::parse(&format!("{scheme}://{host}/")).map_err(|error| {
             StoreError::new(StoreErrorKind::Rejected, host, "not a registry host")
                 .with_source(error)
         })?;
-        if base.path() != "/" || base.query().is_some() || base.username() != "" {
+        if named.path() != "/" || named.query().is_some() || named.username() != "" {
             return Err(StoreError::new(
                 StoreErrorKind::Rejected,
                 host,
                 "a registry host is HOST[:PORT], nothing more",
             ));
         }
+        let base = match &options.endpoint {
+            Some(endpoint) => checked_endpoint(host, endpoint)?,
+            None => named,
+        };
+        let plain_http = base.scheme() == "http";
         let mut certificates = Vec::new();
         for path in &options.ca_files {
             let subject = path.display().to_string();
@@ -195,7 +200,7 @@ impl Transport {
             // long uploads. Silence is watched per request instead (`send_once`).
             .connect_timeout(options.timeouts.connect)
             .tls_certs_merge(certificates)
-            .https_only(!options.insecure)
+            .https_only(!plain_http)
             .build()
             .map_err(|error| {
                 StoreError::new(StoreErrorKind::Io, host, "cannot set up the HTTP client")
@@ -582,6 +587,29 @@ impl Transport {
     }
 }
 
+/// An endpoint standing in for `host`: `http(s)://HOST[:PORT]` and nothing more (a path would
+/// silently change every request's meaning).
+fn checked_endpoint(host: &str, endpoint: &Url) -> Result<Url, StoreError> {
+    let bare = matches!(endpoint.scheme(), "http" | "https")
+        && endpoint.host_str().is_some()
+        && endpoint.path() == "/"
+        && endpoint.query().is_none()
+        && endpoint.fragment().is_none()
+        && endpoint.username().is_empty()
+        && endpoint.password().is_none();
+    if !bare {
+        return Err(StoreError::new(
+            StoreErrorKind::Rejected,
+            host,
+            format!(
+                "the endpoint of {host} must be http(s)://HOST[:PORT], nothing more (got {})",
+                endpoint.origin().ascii_serialization()
+            ),
+        ));
+    }
+    Ok(endpoint.clone())
+}
+
 /// The body to send for one attempt of `request`.
 fn body_of(request: &Request) -> Result<Option<Outgoing>, StoreError> {
     match (&request.body, &request.stream) {
@@ -712,6 +740,33 @@ mod tests {
     fn subjects_drop_the_query() {
         let url = Url::parse("https://bucket.example:8443/blobs/x?X-Amz-Signature=secret").unwrap();
         assert_eq!(subject(&url), "bucket.example:8443/blobs/x");
+    }
+
+    #[test]
+    fn endpoints_must_be_bare_and_decide_the_scheme() {
+        let with = |endpoint: &str| RegistryOptions {
+            endpoint: Some(Url::parse(endpoint).unwrap()),
+            ..RegistryOptions::default()
+        };
+        let transport = Transport::new("r.example", with("http://127.0.0.1:5000")).unwrap();
+        assert_eq!(transport.base.as_str(), "http://127.0.0.1:5000/");
+        assert_eq!(
+            transport.host, "r.example",
+            "still named after the registry"
+        );
+        assert_eq!(
+            transport.url("a/tags/list").as_str(),
+            "http://127.0.0.1:5000/v2/a/tags/list"
+        );
+        for bad in [
+            "http://127.0.0.1:5000/prefix",
+            "ftp://127.0.0.1",
+            "http://user:secret@127.0.0.1",
+            "http://127.0.0.1/?q=1",
+        ] {
+            let error = Transport::new("r.example", with(bad)).unwrap_err();
+            assert!(!error.to_string().contains("secret"), "{error}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use hoist_store::idle::Timeouts;
+use url::Url;
 
 use crate::credentials::RegistryCredentials;
 
@@ -42,6 +43,13 @@ pub struct RegistryOptions {
     /// larger one streams through one `PATCH` (three requests) and is never held whole. Bounds the
     /// memory one upload holds.
     pub upload_chunk_size: usize,
+    /// Where the registry is really reached: `http(s)://HOST[:PORT]` standing in for the host
+    /// the store is named after (a mirror, a local double, a port-forward). Requests go there,
+    /// its scheme decides TLS (so `http://` is an explicit, per-registry choice of plain HTTP),
+    /// and credentials go with them only to its origin; the store is still described, and
+    /// still behaves (tag listings with digests for GCR and Artifact Registry names), as the
+    /// named host. `None` is the named host itself.
+    pub endpoint: Option<Url>,
 }
 
 impl Default for RegistryOptions {
@@ -58,6 +66,7 @@ impl Default for RegistryOptions {
             timeouts: Timeouts::default(),
             user_agent: format!("hoist/{}", env!("CARGO_PKG_VERSION")),
             upload_chunk_size: 1024 * 1024,
+            endpoint: None,
         }
     }
 }

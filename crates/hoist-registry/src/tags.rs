@@ -47,6 +47,7 @@ pub(crate) async fn list(
     let mut visited = HashSet::new();
     let mut tags = BTreeSet::new();
     let mut digests: Option<BTreeMap<Tag, Digest>> = None;
+    let mut untagged: Option<BTreeSet<Digest>> = None;
     let mut pages = 0;
     loop {
         let subject = subject(&url);
@@ -89,11 +90,16 @@ pub(crate) async fn list(
         );
         if let Some(manifest) = page.manifest {
             let map = digests.get_or_insert_with(BTreeMap::new);
+            let without_tags = untagged.get_or_insert_with(BTreeSet::new);
             for (digest, entry) in manifest {
-                // GCR lists untagged manifests too, and digests of other algorithms could appear.
+                // Digests of other algorithms could appear.
                 let Ok(digest) = Digest::parse(&digest) else {
                     continue;
                 };
+                // GCR lists untagged manifests too (index children, promotions by digest).
+                if entry.tag.is_empty() {
+                    without_tags.insert(digest);
+                }
                 for tag in entry
                     .tag
                     .iter()
@@ -108,10 +114,16 @@ pub(crate) async fn list(
             None => break,
         }
     }
+    if let (Some(untagged), Some(digests)) = (&mut untagged, &digests) {
+        // A digest whose tags were on another page is tagged after all.
+        let tagged: BTreeSet<&Digest> = digests.values().collect();
+        untagged.retain(|digest| !tagged.contains(digest));
+    }
     Ok(TagListing {
         tags: tags.into_iter().collect(),
         digests,
         missing: false,
+        untagged,
     })
 }
 

@@ -19,7 +19,7 @@ mod error;
 pub mod idle;
 mod verify;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::pin::Pin;
 
@@ -113,6 +113,11 @@ pub struct TagListing {
     /// `NAME_UNKNOWN`; a layout has no `index.json`). `false` when it exists or the store cannot
     /// tell. A promotion treats a missing repository as empty; `snapshot` reports it.
     pub missing: bool,
+    /// Manifests the listing names that no tag points at (GCR and Artifact Registry list
+    /// untagged manifests in the same map); `None` when the store does not say. A digest named
+    /// here or in `digests` is in the repository; one named nowhere may still be (a listing
+    /// can be partial), so only a `HEAD` proves it absent.
+    pub untagged: Option<BTreeSet<Digest>>,
 }
 
 /// A manifest that names another as its `subject`, as the OCI referrers API lists it.
@@ -148,6 +153,7 @@ pub trait Source: Send + Sync + Debug {
             tags: self.list_tags(repository).await?,
             digests: None,
             missing: false,
+            untagged: None,
         })
     }
 

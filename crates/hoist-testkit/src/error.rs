@@ -156,6 +156,14 @@ pub enum Error {
         /// What it printed on stderr.
         stderr: String,
     },
+    /// A manifest tree could not be turned into a registry double's population.
+    #[error("{path}: {reason}")]
+    Corpus {
+        /// The tree, or the file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -27,7 +27,12 @@
 //!   requests or R requests per second).
 //! - [`SilentServer`] accepts connections and never answers, for timeout tests.
 //! - [`skopeo_inspect_raw`] asks skopeo for a manifest, as a second opinion.
+//! - [`RegistryDouble`] serves the reads of a promotion inventory for a whole fleet of
+//!   registries from memory (a [`Population`]; [`twin_corpus`] makes one from a real manifest
+//!   tree, "already promoted"), with latency, a 429 quota and request counts: for scale tests
+//!   and `ci/bench-reconcile.sh`, in addition to the real registry:2.
 
+mod double;
 mod endpoint;
 mod error;
 mod image;
@@ -37,6 +42,10 @@ mod servers;
 mod skopeo;
 mod validate;
 
+pub use double::{
+    DoubleOptions, DoubleQuota, ManifestBody, Population, RegistryDouble, Removed, Repository,
+    RequestCounts, RequestKind, TwinCorpus, remove_some, twin_corpus, twin_manifest,
+};
 pub use endpoint::{Credentials, Endpoint};
 pub use error::{Error, Result};
 pub use image::{

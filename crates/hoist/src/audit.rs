@@ -14,6 +14,7 @@ use hoist_promote::{Problem, Stores};
 use crate::cli::{AuditArgs, OutputFormat};
 use crate::exit::Outcome;
 use crate::report::Finding;
+use crate::shard::{self, ShardReport};
 use crate::{files, inputs, mirrors, registries};
 
 /// Per backend: how many rows have each status.
@@ -67,6 +68,10 @@ struct AuditReport {
     /// With file-manifest flags: the audit of the file manifests' destinations.
     #[serde(skip_serializing_if = "Option::is_none")]
     files: Option<files::FilesAudit>,
+    /// With `--shard`/`--shards`: which part this run audited (its destination repositories,
+    /// and in mirrors the blobs it owns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<ShardReport>,
 }
 
 pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
@@ -77,6 +82,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let inputs = inputs::from_args(&args.inputs)?;
     let config = registries::config(&args.registries)?;
+    let shard = shard::from_args(&args.shard)?;
     let runtime = registries::runtime()?;
     let opened = runtime
         .block_on(mirrors::open(
@@ -95,6 +101,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
         mirrors: Vec::new(),
         seconds: 0.0,
         files: None,
+        shard: None,
     };
     let loaded = hoist_manifest::load(&inputs);
     let edges = match inputs::edges_or_errors(&loaded) {
@@ -117,10 +124,19 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
     };
     let stores = Stores::new(config);
     let concurrency = args.jobs.max(1) * 4;
+    report.shard = shard.map(|shard| ShardReport::new(&shard, &edges));
+    // A shard audits the destination repositories it owns and, in mirrors, the blobs it owns;
+    // for those it must read every promoted image (any may hold one of its blobs).
+    let mine = shard::select(shard.as_ref(), &edges);
+    let to_read = if opened.is_empty() { &*mine } else { &edges };
     runtime.block_on(async {
-        let (images, problems) = hoist_promote::read_images(&edges, &stores, concurrency).await;
-        let registry_rows = audit::audit_registries(&edges, &stores, &images, concurrency);
-        let mirror_rows = audit::audit_mirrors(&images, &opened, args.rehash, concurrency);
+        let (images, problems) = hoist_promote::read_images(to_read, &stores, concurrency).await;
+        let mut mirror_images = images.clone();
+        if let Some(shard) = &shard {
+            mirrors::keep_owned_blobs(&mut mirror_images, shard);
+        }
+        let registry_rows = audit::audit_registries(&mine, &stores, &images, concurrency);
+        let mirror_rows = audit::audit_mirrors(&mirror_images, &opened, args.rehash, concurrency);
         let (registry_rows, (mirror_rows, statistics)) = futures::join!(registry_rows, mirror_rows);
         report.images = images.len() + problems.len();
         report.problems = problems;
@@ -275,6 +291,9 @@ fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::R
             ""
         }
     )?;
+    if let Some(shard) = &report.shard {
+        writeln!(out, "{} (and the mirrored blobs it owns)", shard.line())?;
+    }
     let width = report
         .summary
         .keys()

@@ -187,6 +187,27 @@ pub struct RegistryArgs {
 
     #[command(flatten)]
     pub network: NetworkArgs,
+
+    /// Reach registry HOST at URL (http(s)://ADDRESS[:PORT]) instead: a mirror, a port-forward,
+    /// a local test registry. Manifests keep naming HOST; credentials for HOST go to URL only;
+    /// an http:// URL means plain HTTP for that registry alone (repeatable).
+    // Parsed later, not by clap: clap's errors quote the value, which may hold a password.
+    #[arg(long = "registry-endpoint", value_name = "HOST=URL")]
+    pub registry_endpoints: Vec<String>,
+}
+
+/// How the work is split over several processes (a Kubernetes Indexed Job).
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Do only shard I of N (0 <= I < N): the destination repositories whose stable hash of
+    /// registry/repository falls in it and, for blob mirrors, the blobs whose digest does.
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    pub shard: Option<hoist_plan::Shard>,
+
+    /// Split the work into N shards and do the one JOB_COMPLETION_INDEX names (Kubernetes sets
+    /// it in every pod of an Indexed Job).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
 }
 
 /// Which blob mirrors to use.
@@ -213,6 +234,9 @@ pub struct MirrorArgs {
 
     #[command(flatten)]
     pub backends: BackendArgs,
+
+    #[command(flatten)]
+    pub shard: ShardArgs,
 
     /// Write the missing blobs. Without it nothing is written.
     #[arg(long)]
@@ -247,6 +271,9 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub backends: BackendArgs,
 
+    #[command(flatten)]
+    pub shard: ShardArgs,
+
     /// Read every mirrored blob and check its sha256 (streamed), not only its size.
     #[arg(long)]
     pub rehash: bool,
@@ -273,6 +300,9 @@ pub struct PromoteArgs {
 
     #[command(flatten)]
     pub backends: BackendArgs,
+
+    #[command(flatten)]
+    pub shard: ShardArgs,
 
     /// Policy directory (*.yaml). Default: the policies shipped inside hoist.
     #[arg(long, value_name = "DIR")]

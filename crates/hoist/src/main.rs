@@ -23,6 +23,7 @@ mod rehearse;
 mod report;
 mod revision;
 mod serve;
+mod shard;
 mod snapshot;
 
 use std::process::ExitCode;

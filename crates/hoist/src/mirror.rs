@@ -15,7 +15,7 @@ use crate::exit::Outcome;
 use crate::mirrors::{self, MirrorsReport};
 use crate::projects::{self as project_reports, ProjectReport};
 use crate::report::Finding;
-use crate::{inputs, registries};
+use crate::{inputs, registries, shard};
 
 #[derive(Debug, serde::Serialize)]
 struct MirrorCommandReport {
@@ -30,6 +30,9 @@ struct MirrorCommandReport {
     projects: Vec<ProjectReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mirrors: Option<MirrorsReport>,
+    /// With `--shard`/`--shards`: which part of the blobs this run did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<hoist_plan::Shard>,
 }
 
 pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
@@ -39,6 +42,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
     );
     let inputs = inputs::from_args(&args.inputs)?;
     let config = registries::config(&args.registries)?;
+    let shard = shard::from_args(&args.shard)?;
     let runtime = registries::runtime()?;
     let opened = runtime
         .block_on(mirrors::open(
@@ -75,6 +79,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
                 errors: projects.errors(),
                 projects: project_reports::reports(&projects, &[], &[]),
                 mirrors: None,
+                shard,
             },
         )?;
         return Ok(Outcome::Refused);
@@ -85,8 +90,11 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
     let report = if args.confirm {
         let spool = mirrors::open_spool(&args.spool)?;
         runtime.block_on(async {
-            let (images, problems) =
+            let (mut images, problems) =
                 hoist_promote::read_images(&admitted, &stores, concurrency).await;
+            if let Some(shard) = &shard {
+                mirrors::keep_owned_blobs(&mut images, shard);
+            }
             let options = ExecuteOptions {
                 jobs: args.jobs,
                 spool: Some(spool),
@@ -107,7 +115,13 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
             MirrorsReport::filled(&images, problems, execution.mirrors)
         })
     } else {
-        runtime.block_on(mirrors::survey(&admitted, &stores, &opened, concurrency))
+        runtime.block_on(mirrors::survey(
+            &admitted,
+            &stores,
+            &opened,
+            concurrency,
+            shard.as_ref(),
+        ))
     };
     let owners = problem_manifests(&report.problems, &admitted);
     let refused = projects.any_refused();
@@ -120,6 +134,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
             errors: projects.errors(),
             projects: project_reports::reports(&projects, &report.problems, &owners),
             mirrors: Some(report),
+            shard,
         },
     )?;
     Ok(if refused {
@@ -142,6 +157,9 @@ fn print(format: OutputFormat, report: &MirrorCommandReport) -> anyhow::Result<(
             if let Some(mirrors) = &report.mirrors {
                 project_reports::print_refused(&mut out, &report.projects, "promote")?;
                 writeln!(out, "hoist mirror")?;
+                if let Some(shard) = &report.shard {
+                    writeln!(out, "shard {shard}: the blobs whose digest falls in it")?;
+                }
                 mirrors::print_text(&mut out, mirrors)?;
                 let to_write = mirrors.backends.iter().any(|summary| summary.to_write > 0);
                 if !mirrors.executed && to_write {

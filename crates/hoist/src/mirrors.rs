@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use hoist_copy::{Spool, SpoolOptions};
 use hoist_object::{Catalogue, Selector};
-use hoist_plan::EdgeSet;
+use hoist_plan::{EdgeSet, Shard};
 use hoist_promote::{Mirror, MirrorSummary, Problem, PromotedImage, Stores, mirrors};
 
 use crate::cli::{BackendArgs, SpoolArgs};
@@ -86,14 +86,19 @@ impl MirrorsReport {
     }
 }
 
-/// The dry run: what every mirror lacks of the blobs of every image the edges promote.
+/// The dry run: what every mirror lacks of the blobs of every image the edges promote; with a
+/// `shard`, of the blobs it owns (every image is still read: any of them may hold one).
 pub async fn survey(
     edges: &EdgeSet,
     stores: &Stores,
     opened: &[Mirror],
     concurrency: usize,
+    shard: Option<&Shard>,
 ) -> MirrorsReport {
-    let (images, problems) = hoist_promote::read_images(edges, stores, concurrency).await;
+    let (mut images, problems) = hoist_promote::read_images(edges, stores, concurrency).await;
+    if let Some(shard) = shard {
+        keep_owned_blobs(&mut images, shard);
+    }
     let per_mirror = futures::future::join_all(
         opened
             .iter()
@@ -123,6 +128,17 @@ pub fn open_spool(args: &SpoolArgs) -> anyhow::Result<Spool> {
         options.directory = directory.clone();
     }
     Spool::new(options).context("--spool-dir")
+}
+
+/// Keeps, of every image, the blobs `shard` owns, and the images left with any.
+pub fn keep_owned_blobs(images: &mut Vec<PromotedImage>, shard: &Shard) {
+    for image in images.iter_mut() {
+        image
+            .measured
+            .blobs
+            .retain(|(digest, _)| shard.owns_blob(digest));
+    }
+    images.retain(|image| !image.measured.blobs.is_empty());
 }
 
 /// The text form: one line per mirror, then every failure.

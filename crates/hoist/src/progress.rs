@@ -12,6 +12,20 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How often a plain progress line is printed.
 const LINE_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Put before every plain progress line (`shard 1/4: `), so the logs of a sharded job's pods
+/// say whose progress they show.
+static LABEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the label of this process's progress lines (once).
+pub fn set_label(label: String) {
+    let _ = LABEL.set(label);
+}
+
+/// The label of progress lines ("" when there is none).
+pub fn label() -> &'static str {
+    LABEL.get().map_or("", String::as_str)
+}
+
 /// Counts what the copies do and shows it.
 #[derive(Debug)]
 pub struct Reporter {
@@ -68,7 +82,7 @@ impl Reporter {
                 interval.tick().await;
                 loop {
                     interval.tick().await;
-                    eprintln!("hoist: progress: {}", counters.line());
+                    eprintln!("hoist: {}progress: {}", label(), counters.line());
                 }
             }));
         }
@@ -109,7 +123,7 @@ impl Reporter {
     pub fn finish(self) {
         if let Some(ticker) = self.ticker {
             ticker.abort();
-            eprintln!("hoist: progress: {}", self.counters.line());
+            eprintln!("hoist: {}progress: {}", label(), self.counters.line());
         }
         if let Some((_, images, bytes)) = self.bars {
             images.finish();
@@ -128,4 +142,66 @@ impl Counters {
             indicatif::HumanBytes(self.bytes_total.load(Ordering::Relaxed)),
         )
     }
+}
+
+/// Progress of a phase counted in items (the inventory of thousands of repositories): a plain
+/// line on stderr every few seconds while it lasts, nothing when it is short or `quiet`.
+#[derive(Debug)]
+pub struct PhaseProgress {
+    counts: Arc<(AtomicU64, AtomicU64)>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+    phase: &'static str,
+    started: std::time::Instant,
+}
+
+impl PhaseProgress {
+    /// Starts counting `phase` (`inventory: 5/20 repositories read`). Must be called inside the
+    /// runtime.
+    pub fn start(phase: &'static str, quiet: bool) -> Self {
+        let counts = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let ticker = (!quiet).then(|| {
+            let counts = counts.clone();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(LINE_INTERVAL);
+                interval.tick().await;
+                loop {
+                    interval.tick().await;
+                    eprintln!("hoist: {}{}", label(), phase_line(phase, &counts));
+                }
+            })
+        });
+        Self {
+            counts,
+            ticker,
+            phase,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The hook that counts: (done, total).
+    pub fn callback(&self) -> Arc<dyn Fn(usize, usize) + Send + Sync> {
+        let counts = self.counts.clone();
+        Arc::new(move |done, total| {
+            counts.0.store(done as u64, Ordering::Relaxed);
+            counts.1.store(total as u64, Ordering::Relaxed);
+        })
+    }
+
+    /// Stops the lines; a last one when the phase lasted long enough to print any.
+    pub fn finish(self) {
+        if let Some(ticker) = self.ticker {
+            ticker.abort();
+            if self.started.elapsed() >= LINE_INTERVAL {
+                eprintln!("hoist: {}{}", label(), phase_line(self.phase, &self.counts));
+            }
+        }
+    }
+}
+
+fn phase_line(phase: &str, counts: &(AtomicU64, AtomicU64)) -> String {
+    format!(
+        "{phase}: {}/{} repositories read",
+        counts.0.load(Ordering::Relaxed),
+        counts.1.load(Ordering::Relaxed)
+    )
 }

@@ -26,9 +26,10 @@ use hoist_promote::{
 use crate::cli::{OutputFormat, PromoteArgs};
 use crate::exit::Outcome;
 use crate::mirrors::{self, MirrorsReport};
-use crate::progress::Reporter;
+use crate::progress::{PhaseProgress, Reporter};
 use crate::projects::{self as project_reports, ProjectReport};
 use crate::report::Finding;
+use crate::shard::{self, ShardReport};
 use crate::{inputs, policies, registries, rehearse};
 
 #[derive(Debug, serde::Serialize)]
@@ -61,6 +62,9 @@ struct PromoteReport<'a> {
     /// With `--rehearse`: the local registry, and how the cluster pulls what was promoted.
     #[serde(skip_serializing_if = "Option::is_none")]
     rehearsal: Option<rehearse::RehearsalReport>,
+    /// With `--shard`/`--shards`: which part of the work this run did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<ShardReport>,
 }
 
 pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
@@ -73,6 +77,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         Some(rehearsal) => rehearsal.configure(&mut config)?,
         None => false,
     };
+    let shard = shard::from_args(&args.shard)?;
 
     // The gate's view of the projects: each refused by its own invalid files and conflicts.
     let loaded = hoist_manifest::load(&inputs);
@@ -123,6 +128,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         execution: None,
         mirrors: None,
         rehearsal: None,
+        shard: shard.map(|shard| ShardReport::new(&shard, selected)),
     };
     if !projects.run_errors().is_empty() {
         report.projects = project_reports::reports(&projects, &[], &[]);
@@ -137,18 +143,21 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         &registries::mirror_options(&args.registries.network),
     ))?;
     let concurrency = args.jobs.max(1) * 4;
-    let options = PlanOptions {
-        concurrency: args.jobs.max(1) * 4,
-        date,
-    };
-    // Invalid projects are not even read; the plan's problems refuse theirs in turn.
-    let planned_edges = projects.admitted_edges(selected);
-    let planned: Planned = runtime.block_on(hoist_promote::plan(
-        &planned_edges,
-        &stores,
-        &policy_set,
-        &options,
-    ));
+    // Invalid projects are not even read; the plan's problems refuse theirs in turn. A shard
+    // plans and writes the destination repositories it owns; its mirrors, the blobs it owns, of
+    // every promoted image.
+    let planned_edges = projects.admitted_edges(&shard::select(shard.as_ref(), selected));
+    let planned: Planned = runtime.block_on(async {
+        let progress = PhaseProgress::start("inventory", args.quiet);
+        let options = PlanOptions {
+            concurrency,
+            date,
+            progress: Some(progress.callback()),
+        };
+        let planned = hoist_promote::plan(&planned_edges, &stores, &policy_set, &options).await;
+        progress.finish();
+        planned
+    });
     let plan = &planned.plan;
     let owners = problem_manifests(&plan.problems, &planned_edges);
     // A problem no manifest accounts for cannot be isolated: it holds back everything.
@@ -195,7 +204,13 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
             report.execution = Some(&nothing);
         }
         report.mirrors = opened.as_ref().map(|opened| {
-            runtime.block_on(mirrors::survey(&final_edges, &stores, opened, concurrency))
+            runtime.block_on(mirrors::survey(
+                &final_edges,
+                &stores,
+                opened,
+                concurrency,
+                shard.as_ref(),
+            ))
         });
         let mirrors_complete = report
             .mirrors
@@ -222,7 +237,14 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
     // Registries and mirrors in one pass: each source blob is read once for all of them.
     let (mut execution, mirror_images, mirror_problems) = runtime.block_on(async {
         let (mirror_images, mirror_problems) = match &opened {
-            Some(_) => hoist_promote::read_images(&final_edges, &stores, concurrency).await,
+            Some(_) => {
+                let (mut images, problems) =
+                    hoist_promote::read_images(&final_edges, &stores, concurrency).await;
+                if let Some(shard) = &shard {
+                    mirrors::keep_owned_blobs(&mut images, shard);
+                }
+                (images, problems)
+            }
             None => Default::default(),
         };
         let reporter = Arc::new(Reporter::start(images, bytes, args.quiet));
@@ -385,6 +407,9 @@ fn print_plan(out: &mut impl std::io::Write, report: &PromoteReport<'_>) -> std:
         },
         report.date
     )?;
+    if let Some(shard) = &report.shard {
+        writeln!(out, "{}", shard.line())?;
+    }
     for (registry, total) in &report.totals {
         writeln!(
             out,

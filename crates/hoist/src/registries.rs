@@ -41,6 +41,14 @@ pub fn config(args: &RegistryArgs) -> anyhow::Result<StoreConfig> {
             ..RegistryOptions::default()
         },
         max_requests_per_second: args.network.max_rps.iter().cloned().collect(),
+        endpoints: args
+            .registry_endpoints
+            .iter()
+            .map(|text| {
+                parse_endpoint(text)
+                    .map_err(|error| anyhow::anyhow!("--registry-endpoint: {error}"))
+            })
+            .collect::<anyhow::Result<_>>()?,
     })
 }
 
@@ -55,10 +63,65 @@ pub fn mirror_options(args: &NetworkArgs) -> hoist_object::OpenOptions {
     }
 }
 
+/// `HOST=URL` of `--registry-endpoint`: a bare registry host, and `http(s)://ADDRESS[:PORT]`.
+pub fn parse_endpoint(text: &str) -> Result<(String, url::Url), String> {
+    let (host, endpoint) = text
+        .split_once('=')
+        .ok_or_else(|| "expected HOST=URL".to_owned())?;
+    let named = url::Url::parse(&format!("https://{host}/"))
+        .ok()
+        .filter(|url| url.path() == "/" && url.username().is_empty() && !host.contains('/'));
+    if host.is_empty() || named.is_none() {
+        return Err(format!("{host:?} is not a registry host (HOST[:PORT])"));
+    }
+    // The text is not echoed: it could hold a password.
+    let url = url::Url::parse(endpoint)
+        .map_err(|error| format!("the endpoint of {host} is not a URL: {error}"))?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !bare {
+        return Err(format!(
+            "the endpoint of {host} must be http(s)://ADDRESS[:PORT], nothing more"
+        ));
+    }
+    Ok((host.to_owned(), url))
+}
+
 /// A runtime for the commands that talk to registries.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_registry_endpoints() {
+        let (host, url) = parse_endpoint("us-west1-docker.pkg.dev=http://127.0.0.1:5000").unwrap();
+        assert_eq!(host, "us-west1-docker.pkg.dev");
+        assert_eq!(url.as_str(), "http://127.0.0.1:5000/");
+        assert!(parse_endpoint("localhost:5000=https://mirror.example").is_ok());
+        for bad in [
+            "no-equals-sign",
+            "=http://127.0.0.1",
+            "gcr.io/path=http://127.0.0.1",
+            "gcr.io=127.0.0.1:5000",
+            "gcr.io=http://127.0.0.1/prefix",
+            "gcr.io=ftp://127.0.0.1",
+            "gcr.io=http://user:hunter2@127.0.0.1",
+            "gcr.io=http://[hunter2",
+        ] {
+            let error = parse_endpoint(bad).unwrap_err();
+            assert!(!error.contains("hunter2"), "{bad}: {error}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the kit against real servers on 127.0.0.1.
 
+mod double;
 mod images;
 mod proxy;
 mod servers;

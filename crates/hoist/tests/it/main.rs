@@ -13,6 +13,7 @@ mod mirrors;
 mod network;
 mod promote;
 mod rehearse;
+mod scale;
 mod serve;
 mod snapshot;
 mod support;
