@@ -13,8 +13,8 @@ runs=${2:-5}
 [ -d "$corpus" ] || { echo "no corpus at $corpus" >&2; exit 2; }
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 
-cargo build --release --locked -p hoist >&2
-bin=$PWD/target/release/hoist
+# The binary's path as cargo reports it (CARGO_TARGET_DIR and build.target-dir are honoured).
+bin=$(ci/build-hoist.sh)
 
 report=$("$bin" check --thin-manifest-dir "$corpus" --output json || true)
 echo "corpus: $corpus"

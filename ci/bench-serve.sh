@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 connections=64
 
-cargo build --release --locked -p hoist
-hoist=$PWD/target/release/hoist
+# The binary's path as cargo reports it (CARGO_TARGET_DIR and build.target-dir are honoured).
+hoist=$(ci/build-hoist.sh)
 
 tools=$PWD/target/bench-tools
 oha=$tools/bin/oha

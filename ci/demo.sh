@@ -10,9 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The binary's path as cargo reports it (CARGO_TARGET_DIR and build.target-dir are honoured).
-hoist=$(cargo build --release --locked -p hoist --message-format=json-render-diagnostics |
-  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
-[ -x "$hoist" ] || { echo "ci/demo.sh: cargo built no hoist executable" >&2; exit 1; }
+hoist=$(ci/build-hoist.sh)
 
 echo "== hoist check (the presubmit)"
 "$hoist" check --thin-manifest-dir manifests/example

@@ -169,7 +169,7 @@ impl GcsMirror {
         subject: &str,
     ) -> Result<Response, ObjectError> {
         let length = body.as_ref().map_or(0, |body| body.len() as u64);
-        let body = body.map(|bytes| network::pieces(bytes).boxed());
+        let body = body.map(|bytes| futures::stream::iter(network::pieces(bytes)).boxed());
         self.send_body(request, body, length, subject).await
     }
 

@@ -27,7 +27,7 @@ use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 pub use hoist_store::idle::Timeouts;
-use hoist_store::idle::{self, Activity, IdleStream, IdleTimeout, Touching};
+use hoist_store::idle::{self, Activity, IdleStream, IdleTimeout};
 use http_body::{Body, Frame, SizeHint};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -248,13 +248,11 @@ fn describe(error: &reqwest::Error) -> String {
 pub(crate) type UploadBody = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
 /// `bytes` as a body of pieces of at most 64 KiB, so that an upload keeps showing progress.
-pub(crate) fn pieces(bytes: Bytes) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+pub(crate) fn pieces(bytes: Bytes) -> impl Iterator<Item = std::io::Result<Bytes>> + Send + 'static {
     let length = bytes.len();
-    futures::stream::iter(
-        (0..length)
-            .step_by(PIECE)
-            .map(move |start| Ok(bytes.slice(start..(start + PIECE).min(length)))),
-    )
+    (0..length)
+        .step_by(PIECE)
+        .map(move |start| Ok(bytes.slice(start..(start + PIECE).min(length))))
 }
 
 /// Sends `request` with `body` of `length` bytes (each chunk marks activity), giving up after
@@ -267,12 +265,32 @@ pub(crate) async fn send(
 ) -> Result<reqwest::Response, SendError> {
     let activity = Activity::new();
     let request = match body {
-        Some(body) => request
-            .header(reqwest::header::CONTENT_LENGTH, length)
-            .body(reqwest::Body::wrap_stream(Touching::new(
-                body,
-                activity.clone(),
-            ))),
+        Some(body) => {
+            // Chunks cut into pieces, so that progress is seen while a large chunk drains; the
+            // end is known by the length, as the HTTP stack may never ask again after it.
+            let watched = activity.clone();
+            let mut sent = 0u64;
+            let pieces = body
+                .flat_map(|chunk| {
+                    futures::stream::iter(match chunk {
+                        Ok(bytes) => pieces(bytes).collect::<Vec<_>>(),
+                        Err(error) => vec![Err(error)],
+                    })
+                })
+                .inspect(move |piece| {
+                    if let Ok(piece) = piece {
+                        sent += piece.len() as u64;
+                        if sent >= length {
+                            watched.body_sent(sent);
+                        } else {
+                            watched.touch();
+                        }
+                    }
+                });
+            request
+                .header(reqwest::header::CONTENT_LENGTH, length)
+                .body(reqwest::Body::wrap_stream(pieces))
+        }
         None => request,
     };
     match idle::watch(request.send(), &activity, idle).await {

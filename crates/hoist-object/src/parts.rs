@@ -151,7 +151,7 @@ impl Stream for Guarded {
 }
 
 /// A [`Guarded`] stream as an HTTP body of exactly its size. `Sync` (as the AWS SDK wants) by
-/// way of a mutex that is never locked: polling has `&mut` access.
+/// way of a mutex: polling has `&mut` access and never locks it, `is_end_stream` locks it briefly.
 pub(crate) struct GuardedBody {
     inner: Mutex<Guarded>,
     size: u64,
@@ -187,6 +187,16 @@ impl http_body::Body for GuardedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         http_body::SizeHint::with_exact(self.size)
+    }
+
+    /// True once the verified end was passed on: a body of known length may not be asked again,
+    /// and the idle watch counts the time to drain it from then on.
+    fn is_end_stream(&self) -> bool {
+        let guarded = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guarded.done && guarded.held.is_none()
     }
 }
 
