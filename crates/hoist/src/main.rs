@@ -7,6 +7,8 @@
 mod audit;
 mod check;
 mod cli;
+#[cfg(test)]
+mod deploy_examples;
 mod docs;
 mod exit;
 mod files;
