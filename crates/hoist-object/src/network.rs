@@ -248,7 +248,9 @@ fn describe(error: &reqwest::Error) -> String {
 pub(crate) type UploadBody = futures::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
 /// `bytes` as a body of pieces of at most 64 KiB, so that an upload keeps showing progress.
-pub(crate) fn pieces(bytes: Bytes) -> impl Iterator<Item = std::io::Result<Bytes>> + Send + 'static {
+pub(crate) fn pieces(
+    bytes: Bytes,
+) -> impl Iterator<Item = std::io::Result<Bytes>> + Send + 'static {
     let length = bytes.len();
     (0..length)
         .step_by(PIECE)

@@ -17,7 +17,10 @@ fn yaml_files(dir: &Path, found: &mut Vec<PathBuf>) {
         let path = entry.unwrap().path();
         if path.is_dir() {
             yaml_files(&path, found);
-        } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
             found.push(path);
         }
     }
@@ -97,7 +100,8 @@ fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
 }
 
 fn integer(node: Option<&Node>) -> Option<u64> {
-    node.and_then(Node::as_str).and_then(|text| text.parse().ok())
+    node.and_then(Node::as_str)
+        .and_then(|text| text.parse().ok())
 }
 
 #[test]
