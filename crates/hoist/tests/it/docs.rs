@@ -111,7 +111,11 @@ fn bash_completion_offers_every_command_and_flag() {
     for command in commands(dir.path()) {
         assert!(offered.contains(&command), "{command} not in {offered:?}");
     }
-    assert_eq!(bash_complete(&script, "hoist prom"), vec!["promote"]);
+    assert_eq!(
+        bash_complete(&script, "hoist snap"),
+        vec!["snapshot"],
+        "a prefix completes to the commands it starts"
+    );
     for command in commands(dir.path()) {
         let offered = bash_complete(&script, &format!("hoist {command} --"));
         for flag in long_flags(dir.path(), &command) {
