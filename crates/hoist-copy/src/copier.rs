@@ -11,7 +11,7 @@ use hoist_store::{RawManifest, Sink, Source};
 
 use crate::blobs::SharedCopy;
 use crate::error::CopyError;
-use crate::manifest::{Descriptor, references};
+use crate::manifest::{Descriptor, References, references};
 use crate::progress::{BlobOutcome, Progress, ProgressEvent};
 use crate::spool::Spool;
 
@@ -131,7 +131,9 @@ impl fmt::Debug for Copier {
 /// The manifests of one image still to push, in push order, and the blobs they need.
 #[derive(Default)]
 struct Tree {
-    manifests: Vec<RawManifest>,
+    /// Children before parents, each with whether it has children of its own (a leaf depends on
+    /// no other manifest, so consecutive leaves are pushed at once).
+    manifests: Vec<(RawManifest, bool)>,
     blobs: Vec<Descriptor>,
     root: Option<RawManifest>,
 }
@@ -289,23 +291,42 @@ impl Inner {
     ) -> Result<(), CopyError> {
         let tree = self.walk(from, to, digest, report).await?;
         self.copy_blobs(from, to, &tree.blobs, report).await?;
-        for manifest in &tree.manifests {
-            let reference = Reference::Digest(manifest.digest);
-            self.destination
-                .push_manifest(to, &reference, manifest)
-                .await
-                .map_err(|error| {
-                    CopyError::store(
-                        "push manifest",
-                        self.subject(to, &manifest.digest, '@'),
-                        error,
-                    )
-                })?;
-            report.manifests_pushed += 1;
-            self.emit(&ProgressEvent::ManifestPushed {
-                repository: to.to_owned(),
-                digest: manifest.digest,
+        // Children before parents; a run of leaves (images of an index) goes at once, each
+        // parent only after everything before it.
+        let mut rest = tree.manifests.as_slice();
+        while !rest.is_empty() {
+            let leaves = rest.iter().take_while(|(_, leaf)| *leaf).count().max(1);
+            let (group, after) = rest.split_at(leaves);
+            rest = after;
+            // Owned captures, as in `copy_blobs`.
+            let pushes = group.iter().cloned().map(|(manifest, _)| {
+                let (inner, to) = (Arc::clone(self), to.to_owned());
+                async move {
+                    let reference = Reference::Digest(manifest.digest);
+                    inner
+                        .destination
+                        .push_manifest(&to, &reference, &manifest)
+                        .await
+                        .map_err(|error| {
+                            CopyError::store(
+                                "push manifest",
+                                inner.subject(&to, &manifest.digest, '@'),
+                                error,
+                            )
+                        })
+                        .map(|()| manifest.digest)
+                }
             });
+            let mut pushes =
+                futures::stream::iter(pushes).buffered(self.options.concurrency.max(1));
+            while let Some(pushed) = pushes.next().await {
+                let digest = pushed?;
+                report.manifests_pushed += 1;
+                self.emit(&ProgressEvent::ManifestPushed {
+                    repository: to.to_owned(),
+                    digest,
+                });
+            }
         }
         self.set_tags(from, to, digest, tree.root, tags, report)
             .await
@@ -314,7 +335,7 @@ impl Inner {
     /// Fetches the manifests of the image that the destination lacks, children before parents,
     /// and gathers the blobs they reference (each once).
     async fn walk(
-        &self,
+        self: &Arc<Self>,
         from: &str,
         to: &str,
         digest: Digest,
@@ -323,79 +344,120 @@ impl Inner {
         let mut tree = Tree::default();
         let mut done = HashSet::new();
         let mut blobs_seen = HashSet::new();
-        // (digest, size its parent names, children already queued); a work list, not recursion.
-        let mut pending: Vec<(Digest, Option<u64>, Option<RawManifest>)> =
+        let mut blob_batches: Vec<Vec<Descriptor>> = Vec::new();
+        // (digest, size its parent names, the manifest once its children are queued, with
+        // whether it is a leaf); a work list, not recursion.
+        let mut pending: Vec<(Digest, Option<u64>, Option<(RawManifest, bool)>)> =
             vec![(digest, None, None)];
         while let Some((current, expected_size, fetched)) = pending.pop() {
-            if let Some(manifest) = fetched {
+            if let Some((manifest, leaf)) = fetched {
                 // Every child is pushed by now: the parent's turn.
                 if done.insert(current) {
                     if current == digest {
                         tree.root = Some(manifest.clone());
                     }
-                    tree.manifests.push(manifest);
+                    tree.manifests.push((manifest, leaf));
                 }
                 continue;
             }
-            if done.contains(&current) {
-                continue;
+            // The siblings waiting on top of the stack are looked up at once (the children of
+            // an index: one round trip for all of them instead of one each).
+            let mut batch = vec![(current, expected_size)];
+            while let Some((_, _, None)) = pending.last() {
+                if let Some((sibling, size, _)) = pending.pop() {
+                    batch.push((sibling, size));
+                }
             }
-            let reference = Reference::Digest(current);
-            let at_destination = self
-                .destination
-                .head_manifest(to, &reference)
+            let mut queued = HashSet::new();
+            batch.retain(|(candidate, _)| !done.contains(candidate) && queued.insert(*candidate));
+            let lookups = batch.iter().copied().map(|(candidate, size)| {
+                let (inner, from, to) = (Arc::clone(self), from.to_owned(), to.to_owned());
+                async move { inner.look_up(&from, &to, candidate, size).await }
+            });
+            let looked_up: Vec<Option<(RawManifest, References)>> = futures::stream::iter(lookups)
+                .buffered(self.options.concurrency.max(1))
+                .collect::<Vec<_>>()
                 .await
-                .map_err(|error| {
-                    CopyError::store("check manifest", self.subject(to, &current, '@'), error)
-                })?;
-            if at_destination.is_some() {
-                // Committed children-first, so a manifest present means its whole tree is.
-                report.manifests_skipped += 1;
-                done.insert(current);
-                continue;
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            // Back on the stack in reverse, so the first sibling's children come first.
+            for ((candidate, _), found) in batch.into_iter().zip(looked_up).rev() {
+                let Some((manifest, found)) = found else {
+                    // Committed children-first, so a manifest present means its whole tree is.
+                    report.manifests_skipped += 1;
+                    done.insert(candidate);
+                    continue;
+                };
+                for layer in &found.foreign {
+                    tracing::info!(digest = %layer.digest, manifest = %candidate, "not copying a foreign layer");
+                    report.foreign_layers_skipped.push(layer.digest);
+                }
+                let leaf = found.children.is_empty();
+                blob_batches.push(found.blobs);
+                pending.push((candidate, None, Some((manifest, leaf))));
+                pending.extend(
+                    found
+                        .children
+                        .into_iter()
+                        .rev()
+                        .map(|child| (child.digest, Some(child.size), None)),
+                );
             }
-            let source_subject = format!("{}/{from}@{current}", self.source.describe());
-            let manifest = self
-                .source
-                .fetch_manifest(from, &reference)
-                .await
-                .map_err(|error| CopyError::store("fetch manifest", &source_subject, error))?
-                .ok_or_else(|| CopyError::ManifestNotFound {
-                    subject: source_subject.clone(),
-                })?;
-            let invalid = |reason: String| CopyError::InvalidManifest {
-                subject: source_subject.clone(),
-                reason,
-            };
-            if let Some(expected) = expected_size
-                && expected != manifest.bytes.len() as u64
-            {
-                return Err(invalid(format!(
-                    "its index names {expected} bytes, it has {}",
-                    manifest.bytes.len()
-                )));
+            // Blobs in the order the manifests were met.
+            for blobs in blob_batches.drain(..).rev() {
+                tree.blobs.extend(
+                    blobs
+                        .into_iter()
+                        .filter(|blob| blobs_seen.insert(blob.digest)),
+                );
             }
-            let found = references(&manifest.media_type, &manifest.bytes).map_err(invalid)?;
-            for layer in found.foreign {
-                tracing::info!(digest = %layer.digest, manifest = %current, "not copying a foreign layer");
-                report.foreign_layers_skipped.push(layer.digest);
-            }
-            tree.blobs.extend(
-                found
-                    .blobs
-                    .into_iter()
-                    .filter(|blob| blobs_seen.insert(blob.digest)),
-            );
-            pending.push((current, None, Some(manifest)));
-            pending.extend(
-                found
-                    .children
-                    .into_iter()
-                    .rev()
-                    .map(|child| (child.digest, Some(child.size), None)),
-            );
         }
         Ok(tree)
+    }
+
+    /// One manifest of a walk: `None` when the destination has it, else its bytes from the
+    /// source (checked against the size its parent names) and what it references.
+    async fn look_up(
+        &self,
+        from: &str,
+        to: &str,
+        current: Digest,
+        expected_size: Option<u64>,
+    ) -> Result<Option<(RawManifest, References)>, CopyError> {
+        let reference = Reference::Digest(current);
+        let at_destination = self
+            .destination
+            .head_manifest(to, &reference)
+            .await
+            .map_err(|error| {
+                CopyError::store("check manifest", self.subject(to, &current, '@'), error)
+            })?;
+        if at_destination.is_some() {
+            return Ok(None);
+        }
+        let source_subject = format!("{}/{from}@{current}", self.source.describe());
+        let manifest = self
+            .source
+            .fetch_manifest(from, &reference)
+            .await
+            .map_err(|error| CopyError::store("fetch manifest", &source_subject, error))?
+            .ok_or_else(|| CopyError::ManifestNotFound {
+                subject: source_subject.clone(),
+            })?;
+        let invalid = |reason: String| CopyError::InvalidManifest {
+            subject: source_subject.clone(),
+            reason,
+        };
+        if let Some(expected) = expected_size
+            && expected != manifest.bytes.len() as u64
+        {
+            return Err(invalid(format!(
+                "its index names {expected} bytes, it has {}",
+                manifest.bytes.len()
+            )));
+        }
+        let found = references(&manifest.media_type, &manifest.bytes).map_err(invalid)?;
+        Ok(Some((manifest, found)))
     }
 
     /// Copies `blobs` with bounded concurrency. On a failure the other copies still finish (what
