@@ -128,6 +128,10 @@ impl fmt::Debug for Copier {
     }
 }
 
+/// A manifest of a walk: its digest, the size its parent names, and, once its children are
+/// queued, its bytes with whether it is a leaf.
+type Pending = (Digest, Option<u64>, Option<(RawManifest, bool)>);
+
 /// The manifests of one image still to push, in push order, and the blobs they need.
 #[derive(Default)]
 struct Tree {
@@ -345,10 +349,8 @@ impl Inner {
         let mut done = HashSet::new();
         let mut blobs_seen = HashSet::new();
         let mut blob_batches: Vec<Vec<Descriptor>> = Vec::new();
-        // (digest, size its parent names, the manifest once its children are queued, with
-        // whether it is a leaf); a work list, not recursion.
-        let mut pending: Vec<(Digest, Option<u64>, Option<(RawManifest, bool)>)> =
-            vec![(digest, None, None)];
+        // A work list, not recursion.
+        let mut pending: Vec<Pending> = vec![(digest, None, None)];
         while let Some((current, expected_size, fetched)) = pending.pop() {
             if let Some((manifest, leaf)) = fetched {
                 // Every child is pushed by now: the parent's turn.
