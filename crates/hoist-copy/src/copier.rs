@@ -93,6 +93,24 @@ pub struct CopyReport {
     pub referrers: Vec<Digest>,
 }
 
+impl CopyReport {
+    /// Adds the counts and lists of `other`, a report of the same copy.
+    fn absorb(&mut self, other: CopyReport) {
+        self.manifests_pushed += other.manifests_pushed;
+        self.manifests_skipped += other.manifests_skipped;
+        self.blobs_uploaded += other.blobs_uploaded;
+        self.blobs_mounted += other.blobs_mounted;
+        self.blobs_skipped += other.blobs_skipped;
+        self.bytes_uploaded += other.bytes_uploaded;
+        self.foreign_layers_skipped
+            .extend(other.foreign_layers_skipped);
+        self.tags_set += other.tags_set;
+        self.tags_skipped += other.tags_skipped;
+        self.attached.extend(other.attached);
+        self.referrers.extend(other.referrers);
+    }
+}
+
 /// Copies images from one store to another. Cheap to share behind an `Arc`; run many
 /// [`Copier::copy`] calls at once and identical blob copies are merged.
 #[derive(Clone)]
@@ -190,76 +208,121 @@ impl Copier {
         let inner = &self.inner;
         let mut report = CopyReport::default();
         let (from, to) = (&request.source_repository, &request.destination_repository);
-        inner
-            .copy_image(from, to, request.digest, &request.tags, &mut report)
-            .await?;
-        if inner.options.attached {
-            let tags = inner.source_tags(from).await?;
-            let prefix = request.digest.tag_prefix();
-            for suffix in ATTACHED_SUFFIXES {
-                let Ok(tag) = Tag::parse(&format!("{prefix}{suffix}")) else {
-                    continue;
-                };
-                if !tags.contains(&tag) {
-                    continue;
-                }
-                let reference = Reference::Tag(tag.clone());
-                let subject = || format!("{}/{from}:{tag}", inner.source.describe());
-                let head = inner
-                    .source
-                    .head_manifest(from, &reference)
-                    .await
-                    .map_err(|error| {
-                        CopyError::store("look up attached artifact", subject(), error)
-                    })?;
-                // Deleted between listing and now: nothing to copy.
-                let Some(head) = head else { continue };
-                inner
-                    .copy_image(
-                        from,
-                        to,
-                        head.digest,
-                        std::slice::from_ref(&tag),
-                        &mut report,
-                    )
-                    .await?;
-                report.attached.push(AttachedArtifact {
-                    tag,
-                    digest: head.digest,
-                });
+        // What is attached to the image is looked up at the source and its content (blobs,
+        // manifests: nothing a tag names yet) copied while the image is copied, so their round
+        // trips overlap; its tags are set only once the image is tagged.
+        let mut attached_report = CopyReport::default();
+        let attached = async {
+            if !inner.options.attached {
+                return Ok((Vec::new(), None));
             }
+            let (tagged, referrers) = futures::try_join!(
+                inner.attached_tags(from, request.digest),
+                inner.list_referrers(from, request.digest)
+            )?;
+            let mut prepared = Vec::with_capacity(tagged.len());
+            for (tag, digest) in tagged {
+                let root = inner
+                    .prepare(from, to, digest, &mut attached_report)
+                    .await?;
+                prepared.push((tag, digest, root));
+            }
+            Ok::<_, CopyError>((prepared, referrers))
+        };
+        let (root, attached) = futures::join!(
+            inner.prepare(from, to, request.digest, &mut report),
+            attached
+        );
+        inner
+            .set_tags(from, to, request.digest, root?, &request.tags, &mut report)
+            .await?;
+        let (prepared, referrers) = attached?;
+        report.absorb(attached_report);
+        for (tag, digest, root) in prepared {
             inner
-                .copy_referrers(from, to, request.digest, &mut report)
+                .set_tags(
+                    from,
+                    to,
+                    digest,
+                    root,
+                    std::slice::from_ref(&tag),
+                    &mut report,
+                )
                 .await?;
+            report.attached.push(AttachedArtifact { tag, digest });
         }
+        inner
+            .copy_referrers(from, to, referrers.unwrap_or_default(), &mut report)
+            .await?;
         Ok(report)
     }
 }
 
 impl Inner {
-    /// Copies, by digest, the referrers the source's referrers API lists for `digest` (a
-    /// registry with the API indexes them again from their `subject` when they are pushed).
-    /// Nothing when the source has no API: then the fallback tag, copied with the other attached
-    /// tags, carries them.
+    /// The attached artifacts' tags (`sha256-<hex>.sig`, `.att`, `.sbom`) the source holds for
+    /// `digest`, with the digests they point at, looked up at once.
+    async fn attached_tags(
+        &self,
+        from: &str,
+        digest: Digest,
+    ) -> Result<Vec<(Tag, Digest)>, CopyError> {
+        let tags = self.source_tags(from).await?;
+        let prefix = digest.tag_prefix();
+        let wanted: Vec<Tag> = ATTACHED_SUFFIXES
+            .iter()
+            .filter_map(|suffix| Tag::parse(&format!("{prefix}{suffix}")).ok())
+            .filter(|tag| tags.contains(tag))
+            .collect();
+        let heads = futures::future::join_all(wanted.iter().map(|tag| async move {
+            let reference = Reference::Tag(tag.clone());
+            self.source
+                .head_manifest(from, &reference)
+                .await
+                .map_err(|error| {
+                    CopyError::store(
+                        "look up attached artifact",
+                        format!("{}/{from}:{tag}", self.source.describe()),
+                        error,
+                    )
+                })
+        }))
+        .await;
+        let mut found = Vec::new();
+        for (tag, head) in wanted.into_iter().zip(heads) {
+            // Deleted between listing and now: nothing to copy.
+            if let Some(head) = head? {
+                found.push((tag, head.digest));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The referrers the source's referrers API lists for `digest`; `None` when it has no API
+    /// (then the fallback tag, copied with the other attached tags, carries them).
+    async fn list_referrers(
+        &self,
+        from: &str,
+        digest: Digest,
+    ) -> Result<Option<Vec<hoist_store::Referrer>>, CopyError> {
+        self.source.referrers(from, &digest).await.map_err(|error| {
+            CopyError::store(
+                "list referrers",
+                format!("{}/{from}@{digest}", self.source.describe()),
+                error,
+            )
+        })
+    }
+
+    /// Copies, by digest, the `listed` referrers not copied already (a registry with the API
+    /// indexes them again from their `subject` when they are pushed).
     async fn copy_referrers(
         self: &Arc<Self>,
         from: &str,
         to: &str,
-        digest: Digest,
+        listed: Vec<hoist_store::Referrer>,
         report: &mut CopyReport,
     ) -> Result<(), CopyError> {
-        let listed = self
-            .source
-            .referrers(from, &digest)
-            .await
-            .map_err(|error| {
-                CopyError::store(
-                    "list referrers",
-                    format!("{}/{from}@{digest}", self.source.describe()),
-                    error,
-                )
-            })?;
-        for referrer in listed.unwrap_or_default() {
+        for referrer in listed {
             let copied = report.attached.iter().any(|a| a.digest == referrer.digest)
                 || report.referrers.contains(&referrer.digest);
             if copied {
@@ -293,6 +356,19 @@ impl Inner {
         tags: &[Tag],
         report: &mut CopyReport,
     ) -> Result<(), CopyError> {
+        let root = self.prepare(from, to, digest, report).await?;
+        self.set_tags(from, to, digest, root, tags, report).await
+    }
+
+    /// Copies everything of the image but its tags: the manifests the destination lacks, children
+    /// before parents, after the blobs they need. Returns the root manifest when it was read.
+    async fn prepare(
+        self: &Arc<Self>,
+        from: &str,
+        to: &str,
+        digest: Digest,
+        report: &mut CopyReport,
+    ) -> Result<Option<RawManifest>, CopyError> {
         let tree = self.walk(from, to, digest, report).await?;
         self.copy_blobs(from, to, &tree.blobs, report).await?;
         // Children before parents; a run of leaves (images of an index) goes at once, each
@@ -332,8 +408,7 @@ impl Inner {
                 });
             }
         }
-        self.set_tags(from, to, digest, tree.root, tags, report)
-            .await
+        Ok(tree.root)
     }
 
     /// Fetches the manifests of the image that the destination lacks, children before parents,
@@ -503,7 +578,7 @@ impl Inner {
     /// Points `tags` at `digest`, after checking that none of them points elsewhere (then
     /// nothing is written).
     async fn set_tags(
-        &self,
+        self: &Arc<Self>,
         from: &str,
         to: &str,
         digest: Digest,
@@ -511,24 +586,38 @@ impl Inner {
         tags: &[Tag],
         report: &mut CopyReport,
     ) -> Result<(), CopyError> {
-        let mut to_set = Vec::new();
+        let mut distinct: Vec<Tag> = Vec::with_capacity(tags.len());
         for tag in tags {
-            if to_set.contains(&tag) {
-                continue;
+            if !distinct.contains(tag) {
+                distinct.push(tag.clone());
             }
-            let reference = Reference::Tag(tag.clone());
-            let head = self
-                .destination
-                .head_manifest(to, &reference)
-                .await
-                .map_err(|error| {
-                    CopyError::store("check tag", self.subject(to, tag, ':'), error)
-                })?;
+        }
+        // Every tag is checked (at once) before any is written: a move refuses them all.
+        let checks = distinct.iter().cloned().map(|tag| {
+            let (inner, to) = (Arc::clone(self), to.to_owned());
+            async move {
+                let head = inner
+                    .destination
+                    .head_manifest(&to, &Reference::Tag(tag.clone()))
+                    .await
+                    .map_err(|error| {
+                        CopyError::store("check tag", inner.subject(&to, &tag, ':'), error)
+                    })?;
+                Ok::<_, CopyError>((tag, head))
+            }
+        });
+        let checked: Vec<_> = futures::stream::iter(checks)
+            .buffered(self.options.concurrency.max(1))
+            .collect()
+            .await;
+        let mut to_set = Vec::new();
+        for check in checked {
+            let (tag, head) = check?;
             match head {
                 Some(head) if head.digest == digest => report.tags_skipped += 1,
                 Some(head) => {
                     return Err(CopyError::TagMove {
-                        subject: self.subject(to, tag, ':'),
+                        subject: self.subject(to, &tag, ':'),
                         current: head.digest,
                         wanted: digest,
                     });
@@ -551,16 +640,26 @@ impl Inner {
                     .ok_or(CopyError::ManifestNotFound { subject })?
             }
         };
-        for tag in to_set {
-            let reference = Reference::Tag(tag.clone());
-            self.destination
-                .push_manifest(to, &reference, &manifest)
-                .await
-                .map_err(|error| CopyError::store("push tag", self.subject(to, tag, ':'), error))?;
+        let pushes = to_set.into_iter().map(|tag| {
+            let (inner, to, manifest) = (Arc::clone(self), to.to_owned(), manifest.clone());
+            async move {
+                inner
+                    .destination
+                    .push_manifest(&to, &Reference::Tag(tag.clone()), &manifest)
+                    .await
+                    .map_err(|error| {
+                        CopyError::store("push tag", inner.subject(&to, &tag, ':'), error)
+                    })
+                    .map(|()| tag)
+            }
+        });
+        let mut pushes = futures::stream::iter(pushes).buffered(self.options.concurrency.max(1));
+        while let Some(pushed) = pushes.next().await {
+            let tag = pushed?;
             report.tags_set += 1;
             self.emit(&ProgressEvent::TagSet {
                 repository: to.to_owned(),
-                tag: tag.clone(),
+                tag,
                 digest,
             });
         }
