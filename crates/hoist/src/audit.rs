@@ -112,7 +112,6 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Refused);
         }
     };
-    // `--since REV`: audit only what the manifests added since REV.
     // `--since REV`: audit only what the manifests added since REV; the tags of older edges
     // are still the manifests' own, not extra.
     let (edges, all_edges) = match &args.since.since {
