@@ -32,10 +32,10 @@ pub enum ShardError {
     #[error("a shard is I/N with 0 <= I < N (got {0:?})")]
     Syntax(String),
     /// `N` is 0 or `I >= N`.
-    #[error("shard {index}/{count} does not exist: the index runs from 0 to {count} - 1")]
+    #[error("shard {index}/{count} does not exist: I/N needs N > 0 and 0 <= I < N")]
     OutOfRange { index: u64, count: u64 },
     /// The index the job should have given is missing or not a number.
-    #[error("{variable} must hold this pod's shard index (0 to {count} - 1): {problem}")]
+    #[error("{variable} must hold this pod's shard index (0 <= index < {count}): {problem}")]
     JobIndex {
         variable: &'static str,
         count: u32,
