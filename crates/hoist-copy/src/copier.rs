@@ -55,6 +55,9 @@ pub struct CopyRequest {
     pub digest: Digest,
     /// Tags to point at it at the destination.
     pub tags: Vec<Tag>,
+    /// The caller found the manifest missing at the destination (a plan's inventory): it is not
+    /// looked up there again, one round trip less. Pushing it once more would be harmless.
+    pub missing: bool,
 }
 
 /// A cosign artifact or referrers index that was copied along with an image.
@@ -229,28 +232,43 @@ impl Copier {
             }
             Ok::<_, CopyError>((prepared, referrers))
         };
+        let known_missing = request.missing.then_some(request.digest);
         let (root, attached) = futures::join!(
-            inner.prepare(from, to, request.digest, &mut report),
+            inner.walk_and_push(from, to, request.digest, known_missing, &mut report),
             attached
         );
-        inner
-            .set_tags(from, to, request.digest, root?, &request.tags, &mut report)
+        let root = root?;
+        // Every tag of the image is checked before any is written; once they are, the image is
+        // complete and its tags and its artifacts' tags are written together.
+        let to_set = inner
+            .check_tags(to, request.digest, &request.tags, &mut report)
             .await?;
         let (prepared, referrers) = attached?;
         report.absorb(attached_report);
-        for (tag, digest, root) in prepared {
-            inner
-                .set_tags(
-                    from,
-                    to,
-                    digest,
-                    root,
-                    std::slice::from_ref(&tag),
-                    &mut report,
-                )
-                .await?;
-            report.attached.push(AttachedArtifact { tag, digest });
-        }
+        let mut side = CopyReport::default();
+        let artifacts = async {
+            for (tag, digest, root) in prepared {
+                inner
+                    .set_tags(
+                        from,
+                        to,
+                        digest,
+                        root,
+                        std::slice::from_ref(&tag),
+                        &mut side,
+                    )
+                    .await?;
+                side.attached.push(AttachedArtifact { tag, digest });
+            }
+            Ok::<_, CopyError>(())
+        };
+        let (written, artifacts) = futures::join!(
+            inner.write_tags(from, to, request.digest, root, to_set, &mut report),
+            artifacts
+        );
+        written?;
+        artifacts?;
+        report.absorb(side);
         inner
             .copy_referrers(from, to, referrers.unwrap_or_default(), &mut report)
             .await?;
@@ -369,7 +387,19 @@ impl Inner {
         digest: Digest,
         report: &mut CopyReport,
     ) -> Result<Option<RawManifest>, CopyError> {
-        let tree = self.walk(from, to, digest, report).await?;
+        self.walk_and_push(from, to, digest, None, report).await
+    }
+
+    /// [`Inner::prepare`], not looking up `known_missing` at the destination.
+    async fn walk_and_push(
+        self: &Arc<Self>,
+        from: &str,
+        to: &str,
+        digest: Digest,
+        known_missing: Option<Digest>,
+        report: &mut CopyReport,
+    ) -> Result<Option<RawManifest>, CopyError> {
+        let tree = self.walk(from, to, digest, known_missing, report).await?;
         self.copy_blobs(from, to, &tree.blobs, report).await?;
         // Children before parents; a run of leaves (images of an index) goes at once, each
         // parent only after everything before it.
@@ -418,6 +448,7 @@ impl Inner {
         from: &str,
         to: &str,
         digest: Digest,
+        known_missing: Option<Digest>,
         report: &mut CopyReport,
     ) -> Result<Tree, CopyError> {
         let mut tree = Tree::default();
@@ -449,7 +480,8 @@ impl Inner {
             batch.retain(|(candidate, _)| !done.contains(candidate) && queued.insert(*candidate));
             let lookups = batch.iter().copied().map(|(candidate, size)| {
                 let (inner, from, to) = (Arc::clone(self), from.to_owned(), to.to_owned());
-                async move { inner.look_up(&from, &to, candidate, size).await }
+                let check = known_missing != Some(candidate);
+                async move { inner.look_up(&from, &to, candidate, size, check).await }
             });
             let looked_up: Vec<Option<(RawManifest, References)>> = futures::stream::iter(lookups)
                 .buffered(self.options.concurrency.max(1))
@@ -492,25 +524,29 @@ impl Inner {
         Ok(tree)
     }
 
-    /// One manifest of a walk: `None` when the destination has it, else its bytes from the
-    /// source (checked against the size its parent names) and what it references.
+    /// One manifest of a walk: `None` when the destination has it (looked up only when
+    /// `check_destination`), else its bytes from the source (checked against the size its parent
+    /// names) and what it references.
     async fn look_up(
         &self,
         from: &str,
         to: &str,
         current: Digest,
         expected_size: Option<u64>,
+        check_destination: bool,
     ) -> Result<Option<(RawManifest, References)>, CopyError> {
         let reference = Reference::Digest(current);
-        let at_destination = self
-            .destination
-            .head_manifest(to, &reference)
-            .await
-            .map_err(|error| {
-                CopyError::store("check manifest", self.subject(to, &current, '@'), error)
-            })?;
-        if at_destination.is_some() {
-            return Ok(None);
+        if check_destination {
+            let at_destination = self
+                .destination
+                .head_manifest(to, &reference)
+                .await
+                .map_err(|error| {
+                    CopyError::store("check manifest", self.subject(to, &current, '@'), error)
+                })?;
+            if at_destination.is_some() {
+                return Ok(None);
+            }
         }
         let source_subject = format!("{}/{from}@{current}", self.source.describe());
         let manifest = self
@@ -586,13 +622,26 @@ impl Inner {
         tags: &[Tag],
         report: &mut CopyReport,
     ) -> Result<(), CopyError> {
+        let to_set = self.check_tags(to, digest, tags, report).await?;
+        self.write_tags(from, to, digest, root, to_set, report)
+            .await
+    }
+
+    /// Looks up every tag at once: those already at `digest` are counted, a tag at another digest
+    /// is a move (an error, before anything is written), and the missing ones are returned.
+    async fn check_tags(
+        self: &Arc<Self>,
+        to: &str,
+        digest: Digest,
+        tags: &[Tag],
+        report: &mut CopyReport,
+    ) -> Result<Vec<Tag>, CopyError> {
         let mut distinct: Vec<Tag> = Vec::with_capacity(tags.len());
         for tag in tags {
             if !distinct.contains(tag) {
                 distinct.push(tag.clone());
             }
         }
-        // Every tag is checked (at once) before any is written: a move refuses them all.
         let checks = distinct.iter().cloned().map(|tag| {
             let (inner, to) = (Arc::clone(self), to.to_owned());
             async move {
@@ -625,6 +674,19 @@ impl Inner {
                 None => to_set.push(tag),
             }
         }
+        Ok(to_set)
+    }
+
+    /// Points the checked `to_set` tags at `digest`, at once.
+    async fn write_tags(
+        self: &Arc<Self>,
+        from: &str,
+        to: &str,
+        digest: Digest,
+        root: Option<RawManifest>,
+        to_set: Vec<Tag>,
+        report: &mut CopyReport,
+    ) -> Result<(), CopyError> {
         if to_set.is_empty() {
             return Ok(());
         }

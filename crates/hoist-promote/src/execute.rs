@@ -347,6 +347,8 @@ async fn run_step(
             destination_repository: destination.repository,
             digest: step.digest,
             tags: step.tags.clone(),
+            // The inventory found the image missing there.
+            missing: matches!(step.action, crate::plan::Action::Copy),
         })
         .await
 }

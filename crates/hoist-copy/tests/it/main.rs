@@ -75,6 +75,7 @@ pub fn request(digest: Digest, tags: &[&str]) -> CopyRequest {
         destination_repository: DESTINATION_REPOSITORY.to_owned(),
         digest,
         tags: tags.iter().map(|tag| Tag::parse(tag).unwrap()).collect(),
+        missing: false,
     }
 }
 
