@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hoist_manifest::{Diagnostic, Location, Severity};
-use hoist_yaml::{Node, NodeKind, SyntaxError};
+use hoist_yaml::{FieldError, Node, NodeKind, SyntaxError};
 
 /// The findings about one file.
 #[derive(Debug)]
@@ -79,8 +79,8 @@ impl Report {
         what: &str,
         allowed: [&str; N],
     ) -> Option<[Option<&'n Node>; N]> {
-        let NodeKind::Mapping(pairs) = &node.kind else {
-            self.error(
+        hoist_yaml::fields(node, allowed, |error| match error {
+            FieldError::NotMap => self.error(
                 node,
                 path.to_owned(),
                 format!(
@@ -88,38 +88,23 @@ impl Report {
                     allowed.join(", "),
                     node.describe()
                 ),
-            );
-            return None;
-        };
-        let mut found: [Option<&Node>; N] = [None; N];
-        let mut first_lines = [0u32; N];
-        for (key, value) in pairs {
-            let Some(name) = key.as_str() else {
-                self.error(
-                    key,
-                    path.to_owned(),
-                    format!("expected a string as map key, found {}", key.describe()),
-                );
-                continue;
-            };
-            match allowed.iter().position(|candidate| *candidate == name) {
-                None => self.error(
-                    key,
-                    join_key(path, name),
-                    format!("unknown key; expected one of: {}", allowed.join(", ")),
-                ),
-                Some(index) if found[index].is_some() => self.error(
-                    key,
-                    join_key(path, name),
-                    format!("duplicate key, first at line {}", first_lines[index]),
-                ),
-                Some(index) => {
-                    found[index] = Some(value);
-                    first_lines[index] = key.line;
-                }
-            }
-        }
-        Some(found)
+            ),
+            FieldError::KeyNotString(key) => self.error(
+                key,
+                path.to_owned(),
+                format!("expected a string as map key, found {}", key.describe()),
+            ),
+            FieldError::Unknown(key, name) => self.error(
+                key,
+                join_key(path, name),
+                format!("unknown key; expected one of: {}", allowed.join(", ")),
+            ),
+            FieldError::Duplicate(key, name, first_line) => self.error(
+                key,
+                join_key(path, name),
+                format!("duplicate key, first at line {first_line}"),
+            ),
+        })
     }
 
     /// A required key's value, or an error at the map that lacks it.

@@ -8,7 +8,7 @@ use crate::images::decode_images;
 use crate::model::{Image, Registry};
 use crate::registries::decode_registries;
 use crate::report::{Report, join_key};
-use hoist_yaml::{Node, NodeKind};
+use hoist_yaml::{FieldError, Node, NodeKind};
 
 /// The keys of a map, checked: each of `allowed` mapped to its value, if present.
 ///
@@ -21,8 +21,8 @@ pub(crate) fn fields<'a, const N: usize>(
     what: &str,
     allowed: [&str; N],
 ) -> Option<[Option<&'a Node>; N]> {
-    let NodeKind::Mapping(pairs) = &node.kind else {
-        report.error(
+    hoist_yaml::fields(node, allowed, |error| match error {
+        FieldError::NotMap => report.error(
             node,
             path.to_owned(),
             format!(
@@ -30,46 +30,36 @@ pub(crate) fn fields<'a, const N: usize>(
                 allowed.join(", "),
                 node.describe()
             ),
-        );
-        return None;
-    };
-    let mut found: [Option<&Node>; N] = [None; N];
-    let mut first_lines = [0u32; N];
-    for (key, value) in pairs {
-        let Some(name) = key_text(report, key, path) else {
-            continue;
-        };
-        match allowed.iter().position(|candidate| *candidate == name) {
-            None => report.error(
-                key,
-                join_key(path, name),
-                format!("unknown key; expected one of: {}", allowed.join(", ")),
-            ),
-            Some(index) if found[index].is_some() => report.error(
-                key,
-                join_key(path, name),
-                format!("duplicate key, first at line {}", first_lines[index]),
-            ),
-            Some(index) => {
-                found[index] = Some(value);
-                first_lines[index] = key.line;
-            }
-        }
-    }
-    Some(found)
+        ),
+        FieldError::KeyNotString(key) => report_key_not_string(report, key, path),
+        FieldError::Unknown(key, name) => report.error(
+            key,
+            join_key(path, name),
+            format!("unknown key; expected one of: {}", allowed.join(", ")),
+        ),
+        FieldError::Duplicate(key, name, first_line) => report.error(
+            key,
+            join_key(path, name),
+            format!("duplicate key, first at line {first_line}"),
+        ),
+    })
 }
 
 /// The text of a map key; reports keys that are collections or null.
 pub(crate) fn key_text<'a>(report: &mut Report, key: &'a Node, path: &str) -> Option<&'a str> {
     let text = key.as_str();
     if text.is_none() {
-        report.error(
-            key,
-            path.to_owned(),
-            format!("expected a string as map key, found {}", key.describe()),
-        );
+        report_key_not_string(report, key, path);
     }
     text
+}
+
+fn report_key_not_string(report: &mut Report, key: &Node, path: &str) {
+    report.error(
+        key,
+        path.to_owned(),
+        format!("expected a string as map key, found {}", key.describe()),
+    );
 }
 
 /// A required key's value, or an error at the map that lacks it.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use hoist_yaml::{Node, NodeKind};
+use hoist_yaml::{FieldError, Node, NodeKind};
 
 use crate::error::ObjectError;
 use crate::selector::{Selector, is_label_key, is_label_value};
@@ -252,8 +252,8 @@ impl Decoder<'_> {
         path: &str,
         allowed: [&str; N],
     ) -> Option<[Option<&'n Node>; N]> {
-        let NodeKind::Mapping(pairs) = &node.kind else {
-            self.problem(
+        hoist_yaml::fields(node, allowed, |error| match error {
+            FieldError::NotMap => self.problem(
                 node,
                 path,
                 format!(
@@ -261,39 +261,23 @@ impl Decoder<'_> {
                     allowed.join(", "),
                     node.describe()
                 ),
-            );
-            return None;
-        };
-        let mut found: [Option<&Node>; N] = [None; N];
-        let mut first_lines = [0u32; N];
-        for (key, value) in pairs {
-            let Some(name) = key.as_str() else {
-                self.problem(
-                    key,
-                    path,
-                    format!("expected a string key, found {}", key.describe()),
-                );
-                continue;
-            };
-            let key_path = join(path, name);
-            match allowed.iter().position(|candidate| *candidate == name) {
-                None => self.problem(
-                    key,
-                    &key_path,
-                    format!("unknown key; expected one of: {}", allowed.join(", ")),
-                ),
-                Some(index) if found[index].is_some() => self.problem(
-                    key,
-                    &key_path,
-                    format!("duplicate key, first at line {}", first_lines[index]),
-                ),
-                Some(index) => {
-                    found[index] = Some(value);
-                    first_lines[index] = key.line;
-                }
-            }
-        }
-        Some(found)
+            ),
+            FieldError::KeyNotString(key) => self.problem(
+                key,
+                path,
+                format!("expected a string key, found {}", key.describe()),
+            ),
+            FieldError::Unknown(key, name) => self.problem(
+                key,
+                &join(path, name),
+                format!("unknown key; expected one of: {}", allowed.join(", ")),
+            ),
+            FieldError::Duplicate(key, name, first_line) => self.problem(
+                key,
+                &join(path, name),
+                format!("duplicate key, first at line {first_line}"),
+            ),
+        })
     }
 
     fn string<'n>(&mut self, node: &'n Node, path: &str, what: &str) -> Option<&'n str> {

@@ -140,6 +140,51 @@ pub fn clip(text: &str) -> Cow<'_, str> {
     Cow::Owned(clipped)
 }
 
+/// What [`fields`] finds wrong in a map; each decoder words its own message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldError<'n> {
+    /// The node is not a map.
+    NotMap,
+    /// A key that is not a string.
+    KeyNotString(&'n Node),
+    /// A key that is not one of the allowed ones.
+    Unknown(&'n Node, &'n str),
+    /// A key given again; the line is where it was first given (the first one wins).
+    Duplicate(&'n Node, &'n str, u32),
+}
+
+/// The values of a map whose keys must be among `allowed`, in the order of `allowed`, each the
+/// first one given; everything else goes to `on_error`. `None` when `node` is not a map.
+pub fn fields<'n, const N: usize>(
+    node: &'n Node,
+    allowed: [&str; N],
+    mut on_error: impl FnMut(FieldError<'n>),
+) -> Option<[Option<&'n Node>; N]> {
+    let NodeKind::Mapping(pairs) = &node.kind else {
+        on_error(FieldError::NotMap);
+        return None;
+    };
+    let mut found: [Option<&Node>; N] = [None; N];
+    let mut first_lines = [0u32; N];
+    for (key, value) in pairs {
+        let Some(name) = key.as_str() else {
+            on_error(FieldError::KeyNotString(key));
+            continue;
+        };
+        match allowed.iter().position(|candidate| *candidate == name) {
+            None => on_error(FieldError::Unknown(key, name)),
+            Some(index) if found[index].is_some() => {
+                on_error(FieldError::Duplicate(key, name, first_lines[index]));
+            }
+            Some(index) => {
+                found[index] = Some(value);
+                first_lines[index] = key.line;
+            }
+        }
+    }
+    Some(found)
+}
+
 /// A YAML syntax error (or a YAML feature the manifests do not allow), with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -309,6 +354,36 @@ impl Builder {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fields_keep_the_first_of_each_allowed_key_and_report_the_rest() {
+        let root = parse("b: 1\nx: 2\nb: 3\n[k]: 4\na: 5\n").unwrap().unwrap();
+        let mut errors = Vec::new();
+        let [a, b, c] = fields(&root, ["a", "b", "c"], |error| {
+            errors.push(match error {
+                FieldError::NotMap => "not a map".to_owned(),
+                FieldError::KeyNotString(key) => format!("key at line {}", key.line),
+                FieldError::Unknown(_, name) => format!("unknown {name}"),
+                FieldError::Duplicate(key, name, first) => {
+                    format!("{name} again at line {} after {first}", key.line)
+                }
+            });
+        })
+        .unwrap();
+        assert_eq!(a.and_then(Node::as_str), Some("5"));
+        assert_eq!(b.and_then(Node::as_str), Some("1"));
+        assert!(c.is_none());
+        assert_eq!(
+            errors,
+            ["unknown x", "b again at line 3 after 1", "key at line 4"]
+        );
+
+        let list = parse("- a\n").unwrap().unwrap();
+        let mut not_map = false;
+        assert!(fields(&list, ["a"], |error| not_map = error == FieldError::NotMap).is_none());
+        assert!(not_map);
+    }
+
     use super::*;
 
     fn scalar(text: &str, plain: bool, line: u32, column: u32) -> Node {
