@@ -204,7 +204,7 @@ impl Copier {
     }
 
     /// Copies one image (a manifest, or an index with all its children) and then points the tags
-    /// at it; then, when enabled, its attached artifacts. Nothing is tagged unless everything the
+    /// at it; with it, when enabled, its attached artifacts. Nothing is tagged unless everything the
     /// image references is at the destination; running it again completes an interrupted copy and
     /// only reads when the copy is complete.
     pub async fn copy(&self, request: &CopyRequest) -> Result<CopyReport, CopyError> {
@@ -213,7 +213,7 @@ impl Copier {
         let (from, to) = (&request.source_repository, &request.destination_repository);
         // What is attached to the image is looked up at the source and its content (blobs,
         // manifests: nothing a tag names yet) copied while the image is copied, so their round
-        // trips overlap; its tags are set only once the image is tagged.
+        // trips overlap; its tags are written only once the image's own tags were all checked.
         let mut attached_report = CopyReport::default();
         let attached = async {
             if !inner.options.attached {
@@ -226,7 +226,7 @@ impl Copier {
             let mut prepared = Vec::with_capacity(tagged.len());
             for (tag, digest) in tagged {
                 let root = inner
-                    .prepare(from, to, digest, &mut attached_report)
+                    .prepare(from, to, digest, None, &mut attached_report)
                     .await?;
                 prepared.push((tag, digest, root));
             }
@@ -234,7 +234,7 @@ impl Copier {
         };
         let known_missing = request.missing.then_some(request.digest);
         let (root, attached) = futures::join!(
-            inner.walk_and_push(from, to, request.digest, known_missing, &mut report),
+            inner.prepare(from, to, request.digest, known_missing, &mut report),
             attached
         );
         let root = root?;
@@ -374,24 +374,14 @@ impl Inner {
         tags: &[Tag],
         report: &mut CopyReport,
     ) -> Result<(), CopyError> {
-        let root = self.prepare(from, to, digest, report).await?;
+        let root = self.prepare(from, to, digest, None, report).await?;
         self.set_tags(from, to, digest, root, tags, report).await
     }
 
     /// Copies everything of the image but its tags: the manifests the destination lacks, children
-    /// before parents, after the blobs they need. Returns the root manifest when it was read.
+    /// before parents, after the blobs they need; `known_missing` (a root the caller found
+    /// missing) is not looked up at the destination. Returns the root manifest when it was read.
     async fn prepare(
-        self: &Arc<Self>,
-        from: &str,
-        to: &str,
-        digest: Digest,
-        report: &mut CopyReport,
-    ) -> Result<Option<RawManifest>, CopyError> {
-        self.walk_and_push(from, to, digest, None, report).await
-    }
-
-    /// [`Inner::prepare`], not looking up `known_missing` at the destination.
-    async fn walk_and_push(
         self: &Arc<Self>,
         from: &str,
         to: &str,
