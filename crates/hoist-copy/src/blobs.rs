@@ -60,6 +60,9 @@ impl Inner {
                     .boxed()
                     .shared();
                     in_flight.insert(key.clone(), copy.clone());
+                    lock(&self.first_copy)
+                        .entry(key.1)
+                        .or_insert_with(|| key.0.clone());
                     (copy, true)
                 }
             }
@@ -130,7 +133,14 @@ impl Inner {
         let mount_from = if self.same_store {
             Some(source_repository.to_owned())
         } else {
-            lock(&self.placed).get(&digest).cloned()
+            let placed = lock(&self.placed).get(&digest).cloned();
+            match placed {
+                Some(from) => Some(from),
+                None => {
+                    self.first_copy_elsewhere(destination_repository, digest)
+                        .await
+                }
+            }
         };
         if let Some(from) = mount_from.filter(|from| from != destination_repository) {
             match self
@@ -164,6 +174,25 @@ impl Inner {
                 Err(error) => return Err(CopyError::store("copy blob", subject, error)),
             }
         }
+    }
+
+    /// When the first copy of `digest` into this destination went to another repository and is
+    /// still running, waits for it: the repository that holds the blob once it succeeds, to
+    /// mount from (images of several repositories sharing a base layer upload it once). The
+    /// first copy never waits, so no two copies wait for each other.
+    async fn first_copy_elsewhere(
+        &self,
+        destination_repository: &str,
+        digest: Digest,
+    ) -> Option<String> {
+        let first = lock(&self.first_copy)
+            .get(&digest)
+            .filter(|first| *first != destination_repository)
+            .cloned()?;
+        let copy = lock(&self.in_flight)
+            .get(&(first.clone(), digest))
+            .cloned()?;
+        copy.await.ok().map(|_| first)
     }
 
     /// Streams the blob from the source (or the spool) to the destination, verified once, never

@@ -135,6 +135,9 @@ pub(crate) struct Inner {
     /// A destination repository known to hold each blob (found there, uploaded or mounted), to
     /// mount it from into the other repositories of the destination instead of uploading again.
     pub(crate) placed: Mutex<HashMap<Digest, String>>,
+    /// The destination repository the first copy of each blob went to: a copy of the blob into
+    /// another repository waits for that one and mounts, instead of uploading the bytes again.
+    pub(crate) first_copy: Mutex<HashMap<Digest, String>>,
     /// Source tag lists by repository, listed once per copier to find attached artifacts.
     source_tags: tokio::sync::Mutex<HashMap<String, Arc<HashSet<Tag>>>>,
 }
@@ -178,6 +181,7 @@ impl Copier {
                 spool: None,
                 in_flight: Mutex::default(),
                 placed: Mutex::default(),
+                first_copy: Mutex::default(),
                 source_tags: tokio::sync::Mutex::default(),
             }),
         }

@@ -1,6 +1,13 @@
 //! Executing a [`Plan`]: every step that writes becomes one [`Copier::copy`], and every blob a
-//! mirror lacks one upload, all in one pass, run concurrently (bounded), with failures collected
-//! per step and per blob so that independent work goes on.
+//! mirror lacks one upload, all in one pass, with failures collected per step and per blob so
+//! that independent work goes on.
+//!
+//! **An image is the unit of work.** `jobs` images are in flight at once, and each goes to all
+//! its destinations and mirrors at once. Counting (image × destination) pairs instead would let
+//! an image's destinations take every slot: with three destinations sharing one source read,
+//! `--jobs 8` moved only about three source streams at once, and on a long link the wall time is
+//! set by how many streams move, not by the bytes. Each registry host's adaptive window (and
+//! `--max-rps`) bounds the requests it gets however many images fan out to it.
 //!
 //! **Read once, write everywhere.** One [`Spool`] serves the whole run: a source blob is read
 //! once, verified once, and every destination registry and mirror that lacks it reads the
@@ -34,7 +41,8 @@ pub type StepCallback = Arc<dyn Fn(&Step, Result<&CopyReport, &CopyError>) + Sen
 /// How a plan is executed.
 #[derive(Clone, Default)]
 pub struct ExecuteOptions {
-    /// Steps (image × destination) and mirror uploads (image × mirror) in flight at once.
+    /// Images in flight at once; each goes to all its destinations and mirrors at once (its
+    /// steps and mirror uploads run together, bounded per host by the stores' own windows).
     pub jobs: usize,
     /// How each image is copied (its `concurrency` also bounds the blobs of one image going to
     /// one mirror at once).
@@ -150,7 +158,7 @@ pub async fn execute(
     );
     let work = order(plan, blobs, mirror_work);
     if let Some(spool) = &options.spool {
-        for item in &work {
+        for item in work.iter().flatten() {
             let announced: Box<dyn Iterator<Item = &(Digest, u64)>> = match item {
                 Work::Step { blobs, .. } => Box::new(blobs.iter()),
                 Work::Mirror { blobs, .. } => Box::new(blobs.iter()),
@@ -164,39 +172,43 @@ pub async fn execute(
     let copiers = &copiers;
     let mirrors: &[Mirror] = mirror_work.map_or(&[], |work| work.mirrors);
 
-    let results: Vec<Done<'_>> = futures::stream::iter(work)
-        .map(|item| async move {
-            match item {
-                Work::Step { step, blobs } => {
-                    let result = run_step(step, stores, copiers, options).await;
-                    if let Some(spool) = &options.spool {
-                        for (digest, _) in blobs {
-                            spool.release(digest);
-                        }
+    let run = |item| async move {
+        match item {
+            Work::Step { step, blobs } => {
+                let result = run_step(step, stores, copiers, options).await;
+                if let Some(spool) = &options.spool {
+                    for (digest, _) in blobs {
+                        spool.release(digest);
                     }
-                    if let Some(callback) = &options.on_step {
-                        callback(step, result.as_ref());
-                    }
-                    Done::Step(step, result)
                 }
-                Work::Mirror {
-                    image,
-                    mirror,
-                    blobs,
-                } => {
-                    let filled = mirrors::fill_image(
-                        image,
-                        &blobs,
-                        &mirrors[mirror],
-                        options.spool.as_ref(),
-                        &options.copy,
-                    )
-                    .await;
-                    Done::Mirror(mirror, filled)
+                if let Some(callback) = &options.on_step {
+                    callback(step, result.as_ref());
                 }
+                Done::Step(step, result)
             }
-        })
+            Work::Mirror {
+                image,
+                mirror,
+                blobs,
+            } => {
+                let filled = mirrors::fill_image(
+                    image,
+                    &blobs,
+                    &mirrors[mirror],
+                    options.spool.as_ref(),
+                    &options.copy,
+                )
+                .await;
+                Done::Mirror(mirror, filled)
+            }
+        }
+    };
+    // `jobs` images at once, each to all its destinations and mirrors at once: one source read
+    // feeds them all, and each destination host's window bounds the requests it gets.
+    let results: Vec<Done<'_>> = futures::stream::iter(work)
+        .map(|group| futures::future::join_all(group.into_iter().map(run)))
         .buffer_unordered(options.jobs.max(1))
+        .flat_map(futures::stream::iter)
         .collect()
         .await;
 
@@ -239,13 +251,13 @@ pub async fn execute(
 /// One image's steps to every destination, and the image itself when mirrors want its blobs.
 type ImageWork<'a> = (Vec<&'a Step>, Option<&'a PromotedImage>);
 
-/// The work, image by image (by source and digest): the image's steps to every destination,
+/// The work, one group per image (by source and digest): the image's steps to every destination,
 /// then its blobs to every mirror. A blob goes to a mirror with the first image that has it.
 fn order<'a>(
     plan: &'a Plan,
     blobs: &'a HashMap<Digest, Vec<(Digest, u64)>>,
     mirror_work: Option<MirrorWork<'a>>,
-) -> Vec<Work<'a>> {
+) -> Vec<Vec<Work<'a>>> {
     let images: &[PromotedImage] = mirror_work.map_or(&[], |work| work.images);
     let mirror_count = mirror_work.map_or(0, |work| work.mirrors.len());
     // The blobs of an image, attached artifacts included when the image was read for mirrors.
@@ -274,9 +286,10 @@ fn order<'a>(
     let mut sent: HashSet<Digest> = HashSet::new();
     let mut work = Vec::new();
     for ((_, digest), (mut steps, image)) in by_image {
+        let mut group = Vec::new();
         steps.sort_by(|a, b| (&a.registry, &a.image).cmp(&(&b.registry, &b.image)));
         let announced = image_blobs.get(&digest).copied().unwrap_or_default();
-        work.extend(steps.into_iter().map(|step| Work::Step {
+        group.extend(steps.into_iter().map(|step| Work::Step {
             step,
             blobs: if matches!(step.action, crate::plan::Action::Copy) {
                 announced
@@ -293,12 +306,15 @@ fn order<'a>(
                 .copied()
                 .collect();
             if !new.is_empty() {
-                work.extend((0..mirror_count).map(|mirror| Work::Mirror {
+                group.extend((0..mirror_count).map(|mirror| Work::Mirror {
                     image,
                     mirror,
                     blobs: new.clone(),
                 }));
             }
+        }
+        if !group.is_empty() {
+            work.push(group);
         }
     }
     work
@@ -355,3 +371,80 @@ async fn run_step(
 
 /// The longest wait between two attempts of a mirror upload.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use hoist_oci::{RegistryName, RepositoryPath};
+
+    use super::*;
+    use crate::plan::Action;
+
+    fn step(registry: &str, byte: u8, action: Action) -> Step {
+        Step {
+            registry: RegistryName::parse(registry).unwrap(),
+            image: RepositoryPath::parse("app").unwrap(),
+            digest: Digest::from_sha256([byte; 32]),
+            action,
+            tags: Vec::new(),
+            tags_present: Vec::new(),
+            source: SourceImage {
+                registry: RegistryName::parse("gcr.io/staging").unwrap(),
+                image: RepositoryPath::parse("app").unwrap(),
+            },
+            size: None,
+            location: Arc::from("m.yaml:1:1"),
+        }
+    }
+
+    #[test]
+    fn each_image_is_one_unit_of_work_with_all_its_destinations() {
+        let plan = Plan {
+            steps: vec![
+                step("a.io/prod", 2, Action::Copy),
+                step("a.io/prod", 1, Action::Copy),
+                step("b.io/prod", 1, Action::Tag),
+                step("b.io/prod", 2, Action::Skip),
+                step("c.io/prod", 1, Action::Copy),
+                step("c.io/prod", 2, Action::Copy),
+            ],
+            problems: Vec::new(),
+        };
+        let layer = (Digest::from_sha256([9; 32]), 10);
+        let blobs: HashMap<Digest, Vec<(Digest, u64)>> = [1, 2]
+            .into_iter()
+            .map(|byte| (Digest::from_sha256([byte; 32]), vec![layer]))
+            .collect();
+        let groups: Vec<Vec<(String, u8, usize)>> = order(&plan, &blobs, None)
+            .iter()
+            .map(|group| {
+                group
+                    .iter()
+                    .map(|work| match work {
+                        Work::Step { step, blobs } => (
+                            step.registry.to_string(),
+                            step.digest.as_bytes()[0],
+                            blobs.len(),
+                        ),
+                        Work::Mirror { .. } => unreachable!("no mirrors"),
+                    })
+                    .collect()
+            })
+            .collect();
+        // One group per image, with every destination that writes; a tag-only step announces
+        // no blob to the spool (it reads none).
+        assert_eq!(
+            groups,
+            vec![
+                vec![
+                    ("a.io/prod".to_owned(), 1, 1),
+                    ("b.io/prod".to_owned(), 1, 0),
+                    ("c.io/prod".to_owned(), 1, 1),
+                ],
+                vec![
+                    ("a.io/prod".to_owned(), 2, 1),
+                    ("c.io/prod".to_owned(), 2, 1)
+                ],
+            ]
+        );
+    }
+}

@@ -319,7 +319,7 @@ pub struct PromoteArgs {
     #[command(flatten)]
     pub spool: SpoolArgs,
 
-    /// Images copied at once (each image × destination is one job).
+    /// Images copied at once, each to all its destinations and mirrors at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
 

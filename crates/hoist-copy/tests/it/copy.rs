@@ -1,6 +1,6 @@
 //! Copies that succeed: formats, re-runs, mounts, merged uploads.
 
-use hoist_copy::{BlobOutcome, Copier, ProgressEvent};
+use hoist_copy::{BlobOutcome, Copier, CopyRequest, ProgressEvent};
 use hoist_testkit::{Format, ImageBuilder, Layer};
 
 use crate::*;
@@ -235,5 +235,77 @@ async fn concurrent_requests_sharing_a_layer_upload_it_once() {
     assert_eq!(
         head_checks, 1,
         "the second request waited on the first copy instead of checking again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_layer_shared_by_two_repositories_is_uploaded_once_and_mounted() {
+    let (source, destination) = (registry(), registry());
+    // Large enough that the second copy reaches it while the first upload still runs.
+    let shared = Layer::random(61, 16 << 20);
+    let first = ImageBuilder::new(8)
+        .shared_layer(&shared)
+        .layer(1024)
+        .build();
+    let second = ImageBuilder::new(9)
+        .shared_layer(&shared)
+        .layer(1024)
+        .build();
+    push_source(&source, &first).await;
+    push_source(&source, &second).await;
+
+    let copier: Copier = copier(&source.host(), &destination.host());
+    let into = |image: &hoist_testkit::Image, repository: &str, tag: &str| CopyRequest {
+        destination_repository: repository.to_owned(),
+        ..request(image.digest(), &[tag])
+    };
+    let (first_request, second_request) = (
+        into(&first, "prod/one", "first"),
+        into(&second, "prod/two", "second"),
+    );
+    let (one, two) = tokio::join!(copier.copy(&first_request), copier.copy(&second_request));
+    let (one, two) = (one.expect("first copy"), two.expect("second copy"));
+    for (image, repository, tag) in [
+        (&first, "prod/one", "first"),
+        (&second, "prod/two", "second"),
+    ] {
+        let report = hoist_testkit::validate_copy(
+            &source.endpoint(),
+            SOURCE_REPOSITORY,
+            &destination.endpoint(),
+            repository,
+            image.digest(),
+        )
+        .await
+        .expect("the copy is complete and byte-exact");
+        assert_eq!(report.blobs.len(), 3, "{report:?}");
+        hoist_testkit::validate_tag(&destination.endpoint(), repository, tag, image.digest())
+            .await
+            .expect("the tag points at the copy");
+    }
+
+    let hex = shared.digest().hex();
+    let log = destination.access_log();
+    let uploads = log
+        .iter()
+        .filter(|entry| {
+            entry.method == "PUT"
+                && entry.path.contains("/blobs/uploads/")
+                && entry.path.contains(&hex)
+        })
+        .count();
+    let mounts = log
+        .iter()
+        .filter(|entry| {
+            entry.method == "POST" && entry.path.contains("mount=") && entry.path.contains(&hex)
+        })
+        .count();
+    assert_eq!(uploads, 1, "the shared layer's bytes travel once");
+    assert_eq!(mounts, 1, "the other repository mounts it");
+    assert_eq!(one.blobs_mounted + two.blobs_mounted, 1, "{one:?} {two:?}");
+    assert_eq!(
+        one.blobs_uploaded + two.blobs_uploaded,
+        5,
+        "two configs, two own layers, one shared: {one:?} {two:?}"
     );
 }
