@@ -207,8 +207,10 @@ impl Inner {
         let (digest, size) = (blob.digest, blob.size);
         let verified = match &self.spool {
             Some(spool) => {
+                // Before the upload's first request, so that no request waits for it.
+                let slot = spool.reserve_stream().await;
                 spool
-                    .read(&self.source, source_repository, digest, size)
+                    .read(slot, &self.source, source_repository, digest, size)
                     .await?
             }
             None => {

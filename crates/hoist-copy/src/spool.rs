@@ -46,6 +46,9 @@ const WRITE_BATCH: usize = 256 * 1024;
 /// The default most bytes held at once.
 pub const DEFAULT_CAPACITY: u64 = 2 << 30;
 
+/// The default most blob streams read at once.
+pub const DEFAULT_STREAMS: usize = 32;
+
 /// Where and how much a [`Spool`] may hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpoolOptions {
@@ -53,6 +56,10 @@ pub struct SpoolOptions {
     pub directory: PathBuf,
     /// The most bytes held at once; a blob larger than this is held alone.
     pub capacity: u64,
+    /// The most streams handed out and not yet dropped (each an upload in flight, and the
+    /// buffers it holds): bounds the memory of a run however many destinations and mirrors an
+    /// image fans out to. [`Spool::read`] waits for one.
+    pub streams: usize,
 }
 
 impl Default for SpoolOptions {
@@ -60,6 +67,7 @@ impl Default for SpoolOptions {
         Self {
             directory: std::env::temp_dir(),
             capacity: DEFAULT_CAPACITY,
+            streams: DEFAULT_STREAMS,
         }
     }
 }
@@ -80,6 +88,10 @@ pub struct SpoolStats {
     /// Blobs evicted for space while a consumer still expected them.
     pub early_evictions: u64,
 }
+
+/// A place among the streams a [`Spool`] hands out at once ([`Spool::reserve_stream`]).
+#[derive(Debug)]
+pub struct StreamSlot(#[allow(dead_code)] OwnedSemaphorePermit);
 
 /// A spool of verified source blobs. Cheap to clone: clones share the blobs. Call
 /// [`Spool::close`] at the end of the run to stop fetches nobody waits for.
@@ -102,6 +114,8 @@ struct Shared {
     capacity_kib: u32,
     /// Free space, in KiB (a semaphore is fair: a large fetch is not overtaken by small ones).
     space: Arc<Semaphore>,
+    /// Streams that may still be handed out.
+    streams: Arc<Semaphore>,
     state: Mutex<State>,
 }
 
@@ -169,6 +183,7 @@ impl Spool {
                 directory,
                 capacity_kib,
                 space: Arc::new(Semaphore::new(capacity_kib as usize)),
+                streams: Arc::new(Semaphore::new(options.streams.max(1))),
                 state: Mutex::default(),
             }),
         })
@@ -189,16 +204,52 @@ impl Spool {
         state.evict_if_unneeded(digest);
     }
 
+    /// The most bytes it holds at once (a blob larger than this is held alone).
+    pub fn capacity(&self) -> u64 {
+        u64::from(self.shared.capacity_kib) * 1024
+    }
+
     /// What the spool did so far.
     pub fn stats(&self) -> SpoolStats {
         lock(&self.shared.state).stats
     }
 
-    /// A verified stream of the blob `digest` of `size` bytes: from the spool when it is there or
-    /// being fetched, else fetched now from `repository` of `source` (spooled, unless this is
-    /// its only consumer left). Fails when the fetch fails: a retryable failure is forgotten,
-    /// so calling again fetches again; a mismatch or a missing blob is remembered.
+    /// Waits until fewer than `streams` streams are out, and reserves one for [`Spool::read`].
+    /// Reserve it before starting the request the stream is for: a request opened first would
+    /// sit silent while it waits (and a server or the idle timeout would end it). A slot dropped
+    /// unused (the destination had the blob) frees its place.
+    pub async fn reserve_stream(&self) -> StreamSlot {
+        let permit = Arc::clone(&self.shared.streams)
+            .acquire_owned()
+            .await
+            .expect("the stream semaphore is never closed");
+        StreamSlot(permit)
+    }
+
+    /// A verified stream of the blob `digest` of `size` bytes, in `slot` (held until the stream
+    /// is dropped): from the spool when it is there or being fetched, else fetched now from
+    /// `repository` of `source` (spooled, unless this is its only consumer left). Fails when the
+    /// fetch fails: a retryable failure is forgotten, so calling again fetches again; a mismatch
+    /// or a missing blob is remembered.
+    ///
+    /// Slots bound the memory of a run however many destinations and mirrors an image fans out
+    /// to. A stream never waits for a slot (only for its fetch, which needs none), so waiting
+    /// for one always ends.
     pub async fn read(
+        &self,
+        slot: StreamSlot,
+        source: &Arc<dyn Source>,
+        repository: &str,
+        digest: Digest,
+        size: u64,
+    ) -> Result<ByteStream, StoreError> {
+        let stream = self.read_now(source, repository, digest, size).await?;
+        Ok(Box::pin(stream.inspect(move |_| {
+            let _ = &slot;
+        })))
+    }
+
+    async fn read_now(
         &self,
         source: &Arc<dyn Source>,
         repository: &str,
@@ -790,9 +841,57 @@ mod tests {
         let spool = Spool::new(SpoolOptions {
             directory: directory.path().to_owned(),
             capacity: 1 << 20,
+            streams: 2,
         })
         .unwrap();
         (spool, directory)
+    }
+
+    #[tokio::test]
+    async fn streams_wait_for_a_slot_and_a_dropped_stream_frees_its_slot() {
+        let (spool, _directory) = spool();
+        let (trickle, sender) = trickle();
+        let source: Arc<dyn Source> = trickle;
+        let content = b"0123456789".to_vec();
+        let digest = Digest::of(&content);
+        spool.expect(digest, 3);
+        let first = spool
+            .read(spool.reserve_stream().await, &source, "r", digest, 10)
+            .await
+            .unwrap();
+        let unused = spool.reserve_stream().await;
+        // Both slots are taken: a third waits.
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            spool.reserve_stream(),
+        )
+        .await;
+        assert!(waiting.is_err(), "a third stream got a slot of two");
+        // A slot dropped unused (the destination had the blob) frees its place.
+        drop(unused);
+        let second = spool
+            .read(spool.reserve_stream().await, &source, "r", digest, 10)
+            .await
+            .unwrap();
+        assert!(
+            tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                spool.reserve_stream()
+            )
+            .await
+            .is_err()
+        );
+        // So does a stream, once dropped (its upload ended); both read the blob whole.
+        sender.send(Bytes::from(content.clone())).unwrap();
+        drop(sender);
+        for mut stream in [first, second] {
+            let (bytes, end) = drain_ready(&mut stream).await;
+            assert_eq!(bytes, content);
+            assert!(matches!(end, Some(Ok(()))), "{end:?}");
+        }
+        let third =
+            tokio::time::timeout(std::time::Duration::from_secs(5), spool.reserve_stream()).await;
+        assert!(third.is_ok(), "the slots came back");
     }
 
     /// Reads what `stream` has now, without waiting: its bytes, and whether it ended or failed.
@@ -817,7 +916,10 @@ mod tests {
         let (source, sender) = trickle();
         let source: Arc<dyn Source> = source;
         let (spool, _directory) = spool();
-        let mut first = spool.read(&source, "r", digest, 10).await.unwrap();
+        let mut first = spool
+            .read(spool.reserve_stream().await, &source, "r", digest, 10)
+            .await
+            .unwrap();
         sender.send(Bytes::from_static(b"01234")).unwrap();
         sender.send(Bytes::from_static(b"56789")).unwrap();
         let (bytes, end) = drain_ready(&mut first).await;
@@ -828,7 +930,10 @@ mod tests {
         assert!(end.is_none());
 
         // A second reader starts from the first byte, without another fetch.
-        let mut second = spool.read(&source, "r", digest, 10).await.unwrap();
+        let mut second = spool
+            .read(spool.reserve_stream().await, &source, "r", digest, 10)
+            .await
+            .unwrap();
         drop(sender);
         let (bytes, end) = drain_ready(&mut first).await;
         assert_eq!(bytes, b"9");
@@ -846,7 +951,10 @@ mod tests {
         let counter = Arc::clone(&source);
         let source: Arc<dyn Source> = source;
         let (spool, _directory) = spool();
-        let mut reader = spool.read(&source, "r", digest, 10).await.unwrap();
+        let mut reader = spool
+            .read(spool.reserve_stream().await, &source, "r", digest, 10)
+            .await
+            .unwrap();
         sender.send(Bytes::from_static(b"0123456780")).unwrap();
         drop(sender);
         let (bytes, end) = drain_ready(&mut reader).await;
@@ -858,7 +966,10 @@ mod tests {
         assert_eq!(error.kind(), StoreErrorKind::DigestMismatch);
 
         // Remembered: another reader fails the same way, without reading the source again.
-        let mut again = spool.read(&source, "r", digest, 10).await.unwrap();
+        let mut again = spool
+            .read(spool.reserve_stream().await, &source, "r", digest, 10)
+            .await
+            .unwrap();
         let (bytes, end) = drain_ready(&mut again).await;
         assert!(bytes.is_empty());
         assert!(matches!(end, Some(Err(_))));
@@ -873,7 +984,10 @@ mod tests {
         let source: Arc<dyn Source> = source;
         let (spool, _directory) = spool();
         spool.expect(digest, 2);
-        let mut reader = spool.read(&source, "r", digest, 8).await.unwrap();
+        let mut reader = spool
+            .read(spool.reserve_stream().await, &source, "r", digest, 8)
+            .await
+            .unwrap();
         sender.send(Bytes::from_static(content)).unwrap();
         drop(sender);
         let (bytes, _) = drain_ready(&mut reader).await;

@@ -7,7 +7,9 @@
 //! an image's destinations take every slot: with three destinations sharing one source read,
 //! `--jobs 8` moved only about three source streams at once, and on a long link the wall time is
 //! set by how many streams move, not by the bytes. Each registry host's adaptive window (and
-//! `--max-rps`) bounds the requests it gets however many images fan out to it.
+//! `--max-rps`) bounds the requests it gets however many images fan out to it. An image starts
+//! only when the spool has room for its blobs beside those of the images moving, and the spool
+//! bounds the streams in flight (memory), whatever the fan-out.
 //!
 //! **Read once, write everywhere.** One [`Spool`] serves the whole run: a source blob is read
 //! once, verified once, and every destination registry and mirror that lacks it reads the
@@ -29,6 +31,7 @@ use hoist_copy::{
 };
 use hoist_oci::Digest;
 use hoist_store::{Source, StoreError};
+use tokio::sync::Semaphore;
 
 use crate::images::PromotedImage;
 use crate::mirrors::{self, Mirror, MirrorSummary};
@@ -204,9 +207,29 @@ pub async fn execute(
         }
     };
     // `jobs` images at once, each to all its destinations and mirrors at once: one source read
-    // feeds them all, and each destination host's window bounds the requests it gets.
+    // feeds them all, and each destination host's window bounds the requests it gets. An image
+    // also waits until the spool can hold its blobs beside those of the images moving (one
+    // larger than the spool moves alone): its consumers then never find a blob evicted for
+    // another image's and fetched again.
+    let room = options.spool.as_ref().map(|spool| {
+        (
+            spool_kib(spool.capacity()),
+            Arc::new(Semaphore::new(spool_kib(spool.capacity()) as usize)),
+        )
+    });
+    let room = &room;
     let results: Vec<Done<'_>> = futures::stream::iter(work)
-        .map(|group| futures::future::join_all(group.into_iter().map(run)))
+        .map(|group| async move {
+            let _room = match room {
+                Some((capacity, room)) => Some(
+                    room.acquire_many(group_kib(&group).min(*capacity))
+                        .await
+                        .expect("the room semaphore is never closed"),
+                ),
+                None => None,
+            };
+            futures::future::join_all(group.into_iter().map(run)).await
+        })
         .buffer_unordered(options.jobs.max(1))
         .flat_map(futures::stream::iter)
         .collect()
@@ -246,6 +269,24 @@ pub async fn execute(
         spool.close();
     }
     execution
+}
+
+/// `bytes` in KiB, rounded up, at least 1.
+fn spool_kib(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+}
+
+/// The spool room an image's work may need: its distinct blobs, for every consumer.
+fn group_kib(group: &[Work<'_>]) -> u32 {
+    let mut blobs: HashMap<Digest, u64> = HashMap::new();
+    for item in group {
+        let announced: &[(Digest, u64)] = match item {
+            Work::Step { blobs, .. } => blobs,
+            Work::Mirror { blobs, .. } => blobs,
+        };
+        blobs.extend(announced.iter().copied());
+    }
+    spool_kib(blobs.values().sum())
 }
 
 /// One image's steps to every destination, and the image itself when mirrors want its blobs.
@@ -430,6 +471,10 @@ mod tests {
                     .collect()
             })
             .collect();
+        // The room an image waits for counts each of its blobs once, however many consumers.
+        let work = order(&plan, &blobs, None);
+        assert_eq!(group_kib(&work[0]), 1, "10 bytes, rounded up to a KiB");
+        assert_eq!(spool_kib(3 << 30), 3 << 20);
         // One group per image, with every destination that writes; a tag-only step announces
         // no blob to the spool (it reads none).
         assert_eq!(

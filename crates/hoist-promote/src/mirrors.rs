@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::{StreamExt as _, TryStreamExt as _};
-use hoist_copy::{CopyOptions, Spool};
+use hoist_copy::{CopyOptions, Spool, StreamSlot};
 use hoist_object::{Backend, BlobMirror, ObjectError, PutOutcome};
 use hoist_oci::Digest;
 use hoist_store::{ByteStream, Source, VerifyingStream};
@@ -226,7 +226,12 @@ async fn put_one(
     loop {
         // Read only once the mirror asks for the bytes: a blob already there (the mirror's own
         // `HEAD`) costs the source nothing.
-        let stream = lazy_read(image, digest, size, spool.cloned());
+        // A place among the spool's streams first: the mirror's request must not wait for one.
+        let spool = match spool {
+            Some(spool) => Some((spool.clone(), spool.reserve_stream().await)),
+            None => None,
+        };
+        let stream = lazy_read(image, digest, size, spool);
         match mirror.mirror.put_verified_blob(&digest, size, stream).await {
             Err(error) if error.is_retryable() && attempt < options.attempts => {
                 let delay = (options.backoff * 2u32.saturating_pow(attempt - 1)).min(MAX_BACKOFF);
@@ -240,12 +245,17 @@ async fn put_one(
 }
 
 /// A verified stream of the blob that starts reading (the spool, or the source) when first polled.
-fn lazy_read(image: &PromotedImage, digest: Digest, size: u64, spool: Option<Spool>) -> ByteStream {
+fn lazy_read(
+    image: &PromotedImage,
+    digest: Digest,
+    size: u64,
+    spool: Option<(Spool, StreamSlot)>,
+) -> ByteStream {
     let source: Arc<dyn Source> = image.from.store.clone();
     let repository = image.from.repository.clone();
     let opened = async move {
         match spool {
-            Some(spool) => spool.read(&source, &repository, digest, size).await,
+            Some((spool, slot)) => spool.read(slot, &source, &repository, digest, size).await,
             None => {
                 let stream = source.fetch_blob(&repository, &digest).await?;
                 let subject = format!("{}/{repository}@{digest}", source.describe());

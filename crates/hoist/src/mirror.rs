@@ -88,7 +88,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
     let stores = Stores::new(config);
     let concurrency = args.jobs.max(1) * 4;
     let report = if args.confirm {
-        let spool = mirrors::open_spool(&args.spool)?;
+        let spool = mirrors::open_spool(&args.spool, args.jobs)?;
         runtime.block_on(async {
             let (mut images, problems) =
                 hoist_promote::read_images(&admitted, &stores, concurrency).await;

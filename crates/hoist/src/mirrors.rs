@@ -119,9 +119,16 @@ pub async fn survey(
 }
 
 /// The run's spool, from `--spool-dir` and `--spool-size`; a missing directory is a usage error.
-pub fn open_spool(args: &SpoolArgs) -> anyhow::Result<Spool> {
+/// The `jobs` images moving at once share `3 x jobs` blob streams, however many destinations
+/// and mirrors each fans out to. Each upload in flight holds about 0.65 MiB (a read chunk, and
+/// what the HTTP client queues behind it), so this bounds the memory of a run; measured with 3
+/// registries + 3 mirrors, 60 MB layers and a 2 GiB blob, `--jobs 8`: peak RSS 45 MiB with 16
+/// streams, 54 MiB with 24, 57-61 MiB with 32, 75 MiB unbounded. Over a 40 ms link 24 streams
+/// are within 5% of unbounded.
+pub fn open_spool(args: &SpoolArgs, jobs: usize) -> anyhow::Result<Spool> {
     let mut options = SpoolOptions {
         capacity: args.spool_size,
+        streams: jobs.max(1) * 3,
         ..SpoolOptions::default()
     };
     if let Some(directory) = &args.spool_dir {

@@ -220,7 +220,7 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
         print(args.output, &report, Some(refused))?;
         return Ok(outcome(!mirrors_complete));
     }
-    let spool = mirrors::open_spool(&args.spool)?;
+    let spool = mirrors::open_spool(&args.spool, args.jobs)?;
 
     // Text: the plan first, so a log shows what is about to happen before it happens.
     if args.output == OutputFormat::Text {

@@ -34,6 +34,7 @@ fn spool(capacity: u64) -> (Spool, tempfile::TempDir) {
     let spool = Spool::new(SpoolOptions {
         directory: directory.path().to_owned(),
         capacity,
+        ..SpoolOptions::default()
     })
     .unwrap();
     (spool, directory)
