@@ -1,7 +1,7 @@
 //! Copies that succeed: formats, re-runs, mounts, merged uploads.
 
 use hoist_copy::{BlobOutcome, Copier, CopyRequest, ProgressEvent};
-use hoist_testkit::{Format, ImageBuilder, Layer};
+use hoist_testkit::{Format, Image, ImageBuilder, Layer, RegistryServer};
 
 use crate::*;
 
@@ -169,22 +169,31 @@ async fn within_one_registry_blobs_are_mounted() {
     .await;
 }
 
+/// A source and a destination registry, and two images in the source sharing a layer of `size`
+/// bytes (each with a small layer of its own).
+async fn sharing_a_layer(
+    layer_seed: u64,
+    size: u64,
+    image_seeds: [u64; 2],
+) -> (RegistryServer, RegistryServer, Layer, [Image; 2]) {
+    let (source, destination) = (registry(), registry());
+    let shared = Layer::random(layer_seed, size);
+    let images = image_seeds.map(|seed| {
+        ImageBuilder::new(seed)
+            .shared_layer(&shared)
+            .layer(1024)
+            .build()
+    });
+    for image in &images {
+        push_source(&source, image).await;
+    }
+    (source, destination, shared, images)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_requests_sharing_a_layer_upload_it_once() {
-    let (source, destination) = (registry(), registry());
     // Large enough that both requests reach it while the first upload still runs.
-    let shared = Layer::random(60, 6 << 20);
-    let first = ImageBuilder::new(6)
-        .shared_layer(&shared)
-        .layer(1024)
-        .build();
-    let second = ImageBuilder::new(7)
-        .shared_layer(&shared)
-        .layer(1024)
-        .build();
-    push_source(&source, &first).await;
-    push_source(&source, &second).await;
-
+    let (source, destination, shared, [first, second]) = sharing_a_layer(60, 6 << 20, [6, 7]).await;
     let copier: Copier = copier(&source.host(), &destination.host());
     let (first_request, second_request) = (
         request(first.digest(), &["first"]),
@@ -240,22 +249,11 @@ async fn concurrent_requests_sharing_a_layer_upload_it_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_layer_shared_by_two_repositories_is_uploaded_once_and_mounted() {
-    let (source, destination) = (registry(), registry());
     // Large enough that the second copy reaches it while the first upload still runs.
-    let shared = Layer::random(61, 16 << 20);
-    let first = ImageBuilder::new(8)
-        .shared_layer(&shared)
-        .layer(1024)
-        .build();
-    let second = ImageBuilder::new(9)
-        .shared_layer(&shared)
-        .layer(1024)
-        .build();
-    push_source(&source, &first).await;
-    push_source(&source, &second).await;
-
+    let (source, destination, shared, [first, second]) =
+        sharing_a_layer(61, 16 << 20, [8, 9]).await;
     let copier: Copier = copier(&source.host(), &destination.host());
-    let into = |image: &hoist_testkit::Image, repository: &str, tag: &str| CopyRequest {
+    let into = |image: &Image, repository: &str, tag: &str| CopyRequest {
         destination_repository: repository.to_owned(),
         ..request(image.digest(), &[tag])
     };
