@@ -11,8 +11,12 @@ use hoist_plan::EdgeSet;
 use hoist_promote::audit::{self, AuditRow, BackendKind, Discrepancy, MirrorStatistics, Status};
 use hoist_promote::{Problem, Stores};
 
+use hoist_gate::Projects;
+use hoist_plan::find_conflicts;
+
 use crate::cli::{AuditArgs, OutputFormat};
 use crate::exit::Outcome;
+use crate::projects::{self as project_reports, ProjectReport};
 use crate::report::Finding;
 use crate::shard::{self, ShardReport};
 use crate::{files, inputs, mirrors, registries};
@@ -52,8 +56,12 @@ struct AuditReport {
     /// No discrepancy and nothing unreadable.
     ok: bool,
     rehash: bool,
-    /// Manifest and conflict errors; when there are any nothing was read.
+    /// Manifest and conflict errors: of refused projects (not audited), and of the run (when one
+    /// belongs to no project nothing was read).
     errors: Vec<Finding>,
+    /// Per project, refused ones first: an invalid or conflicting project is not audited, the
+    /// others are.
+    projects: Vec<ProjectReport>,
     /// Promoted images (distinct digests).
     images: usize,
     /// Images that no store could provide (so their blobs are unknown).
@@ -94,6 +102,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
         ok: false,
         rehash: args.rehash,
         errors: Vec::new(),
+        projects: Vec::new(),
         images: 0,
         problems: Vec::new(),
         summary: BTreeMap::new(),
@@ -103,24 +112,34 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
         files: None,
         shard: None,
     };
+    // Projects are isolated as in promote: an invalid or conflicting project is not audited (and
+    // the audit fails), the others are.
     let loaded = hoist_manifest::load(&inputs);
-    let edges = match inputs::edges_or_errors(&loaded) {
-        Ok(edges) => edges,
-        Err(errors) => {
-            report.errors = errors;
-            print(args.output, &report)?;
-            return Ok(Outcome::Refused);
-        }
-    };
+    let mut projects = Projects::new(&loaded);
+    let (edges, too_many) = inputs::compute_edges(&loaded);
+    if let Some(finding) = too_many {
+        projects.refuse_run(finding);
+    }
+    projects.add_conflicts(&find_conflicts(&edges), &edges);
+    if !projects.run_errors().is_empty() {
+        report.errors = projects.errors();
+        report.projects = project_reports::reports(&projects, &[], &[]);
+        print(args.output, &report)?;
+        return Ok(Outcome::Refused);
+    }
     // `--since REV`: audit only what the manifests added since REV; the tags of older edges
     // are still the manifests' own, not extra.
     let (edges, all_edges) = match &args.since.since {
         Some(rev) => (
-            crate::projects::since(&inputs, &loaded, &edges, None, rev)?,
+            crate::projects::since(&inputs, &loaded, &edges, Some(&mut projects), rev)?,
             Some(edges),
         ),
         None => (edges, None),
     };
+    let edges = projects.admitted_edges(&edges);
+    let refused = projects.any_refused();
+    report.errors = projects.errors();
+    report.projects = project_reports::reports(&projects, &[], &[]);
     let stores = Stores::new(config);
     let concurrency = args.jobs.max(1) * 4;
     report.shard = shard.map(|shard| ShardReport::new(&shard, &edges));
@@ -173,9 +192,9 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
             .files
             .as_ref()
             .is_some_and(files::FilesAudit::has_errors);
-    report.ok = !discrepancy && !unreadable;
+    report.ok = !discrepancy && !unreadable && !refused;
     print(args.output, &report)?;
-    Ok(if discrepancy {
+    Ok(if discrepancy || refused {
         Outcome::Refused
     } else if unreadable {
         Outcome::Partial
@@ -263,7 +282,17 @@ fn audit_files_only(
 }
 
 fn print_text(out: &mut impl std::io::Write, report: &AuditReport) -> std::io::Result<()> {
-    if !report.errors.is_empty() {
+    let refused = report
+        .projects
+        .iter()
+        .any(|project| project.status == "refused");
+    if refused && !report.rows.is_empty() {
+        project_reports::print_refused(
+            out,
+            &report.projects,
+            "their destinations and blobs are not audited",
+        )?;
+    } else if !report.errors.is_empty() {
         for error in &report.errors {
             writeln!(out, "{error}")?;
         }

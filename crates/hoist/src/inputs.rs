@@ -40,28 +40,3 @@ pub fn compute_edges(
         ),
     }
 }
-
-/// The edges of loaded manifests, or the errors that prevent computing them (invalid manifests,
-/// conflicting promotions, too many edges), sorted for output.
-pub fn edges_or_errors(
-    loaded: &hoist_manifest::Loaded,
-) -> Result<hoist_plan::EdgeSet, Vec<crate::report::Finding>> {
-    use crate::report::Finding;
-    let mut errors: Vec<Finding> = loaded
-        .diagnostics
-        .iter()
-        .filter(|diagnostic| diagnostic.severity == hoist_manifest::Severity::Error)
-        .map(Finding::from_diagnostic)
-        .collect();
-    let (edges, too_many) = compute_edges(loaded);
-    errors.extend(too_many);
-    for conflict in hoist_plan::find_conflicts(&edges) {
-        errors.push(Finding::error("conflict", conflict.to_string()).at(&conflict.second.1));
-    }
-    if errors.is_empty() {
-        Ok(edges)
-    } else {
-        crate::report::sort(&mut errors);
-        Err(errors)
-    }
-}

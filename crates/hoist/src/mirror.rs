@@ -155,7 +155,11 @@ fn print(format: OutputFormat, report: &MirrorCommandReport) -> anyhow::Result<(
         }
         OutputFormat::Text => {
             if let Some(mirrors) = &report.mirrors {
-                project_reports::print_refused(&mut out, &report.projects, "promote")?;
+                project_reports::print_refused(
+                    &mut out,
+                    &report.projects,
+                    "nothing they promote is written",
+                )?;
                 writeln!(out, "hoist mirror")?;
                 if let Some(shard) = &report.shard {
                     writeln!(out, "shard {shard}: the blobs whose digest falls in it")?;

@@ -105,10 +105,11 @@ pub fn reports(
 }
 
 /// The refused projects, each with why: printed first, so a log says at once what was held back.
+/// `consequence` says what that means for them ("nothing they promote is written").
 pub fn print_refused(
     out: &mut impl std::io::Write,
     reports: &[ProjectReport],
-    what: &str,
+    consequence: &str,
 ) -> std::io::Result<()> {
     let refused: Vec<&ProjectReport> = reports
         .iter()
@@ -123,7 +124,7 @@ pub fn print_refused(
         .count();
     writeln!(
         out,
-        "refused: {} project(s); nothing they {what} is written ({others} other project(s) go on):",
+        "refused: {} project(s); {consequence} ({others} other project(s) go on):",
         refused.len()
     )?;
     for report in refused {

@@ -225,7 +225,11 @@ pub fn run(args: &PromoteArgs) -> anyhow::Result<Outcome> {
     // Text: the plan first, so a log shows what is about to happen before it happens.
     if args.output == OutputFormat::Text {
         let mut out = std::io::stdout().lock();
-        project_reports::print_refused(&mut out, &report.projects, "promote")?;
+        project_reports::print_refused(
+            &mut out,
+            &report.projects,
+            "nothing they promote is written",
+        )?;
         print_plan(&mut out, &report)?;
     }
     let (images, bytes) = report
@@ -349,7 +353,11 @@ fn print(
                 )?;
                 return Ok(());
             };
-            project_reports::print_refused(&mut out, &report.projects, "promote")?;
+            project_reports::print_refused(
+                &mut out,
+                &report.projects,
+                "nothing they promote is written",
+            )?;
             print_plan(&mut out, report)?;
             if refused {
                 writeln!(

@@ -447,3 +447,76 @@ async fn mirror_fills_the_valid_projects_and_refuses_the_invalid_one() {
     assert_eq!(held(&alpha), alpha.blobs().len(), "alpha is mirrored");
     assert_eq!(held(&beta), 0, "nothing of beta is mirrored");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_checks_the_valid_projects_and_names_the_invalid_one() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let alpha = ImageBuilder::new(92).layer(15_000).build();
+    let beta = ImageBuilder::new(93).layer(15_000).build();
+    for (repository, image) in [("alpha", &alpha), ("beta", &beta)] {
+        world
+            .push(
+                &world.source,
+                &format!("staging/{repository}"),
+                image,
+                &["v1"],
+            )
+            .await;
+        world
+            .push(
+                &world.destination,
+                &format!("prod/{repository}"),
+                image,
+                &["v1"],
+            )
+            .await;
+    }
+    world.project(dir.path(), "alpha", "alpha", &[(alpha.digest(), &["v1"])]);
+    world.project(dir.path(), "beta", "beta", &[(beta.digest(), &["v1"])]);
+    // Both promoted and in place: the audit passes.
+    let clean = world.hoist(dir.path(), &["audit", "--output", "json"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", explain(&clean));
+    // beta's images file gains a line that is not valid: beta is not audited, alpha still is,
+    // and the audit fails naming beta.
+    let beta_images = dir.path().join("reg/images/beta/images.yaml");
+    let text = std::fs::read_to_string(&beta_images).unwrap();
+    std::fs::write(&beta_images, format!("{text}    \"not-a-digest\": []\n")).unwrap();
+    let output = world.hoist(dir.path(), &["audit", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output));
+    let report = json(&output);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["projects"][0]["name"], "beta");
+    assert_eq!(report["projects"][0]["status"], "refused");
+    assert_eq!(report["projects"][1]["name"], "alpha");
+    assert_eq!(report["projects"][1]["status"], "ok");
+    let rows = report["rows"].as_array().cloned().unwrap();
+    let audited: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row["image"].as_str().unwrap(),
+                row["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(audited, vec![("alpha", "ok")], "{rows:?}");
+    assert!(
+        report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|error| error.to_string().contains("beta")),
+        "{}",
+        report["errors"]
+    );
+    // The text report says so first.
+    let text = world.hoist(dir.path(), &["audit"]);
+    assert_eq!(text.status.code(), Some(1), "{}", explain(&text));
+    let printed = stdout(&text);
+    assert!(
+        printed.starts_with("refused: 1 project(s); their destinations and blobs are not audited"),
+        "{printed}"
+    );
+    assert!(printed.contains("alpha"), "{printed}");
+}

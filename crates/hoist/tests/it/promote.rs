@@ -420,7 +420,15 @@ async fn a_destination_killed_mid_copy_converges_on_rerun() {
         .layers(&[16 << 20, 16 << 20, 16 << 20])
         .build_multi_arch();
     world.push("big", &image, &["v1"]).await;
-    let manifest = world.manifest(&world.source.host(), &[("big", image.digest(), &["v1"])]);
+    // The source is read at 32 MB/s per connection, so the copy is still moving bytes when the
+    // destination dies (on bare loopback it could finish between two looks at the log).
+    let proxy = FaultProxy::start(
+        &world.source.host(),
+        Faults::none().bandwidth(32 * 1024 * 1024),
+    )
+    .await
+    .unwrap();
+    let manifest = world.manifest(&proxy.host(), &[("big", image.digest(), &["v1"])]);
 
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
     command
@@ -437,7 +445,7 @@ async fn a_destination_killed_mid_copy_converges_on_rerun() {
         .env("DOCKER_CONFIG", world.dir.path().join("no-docker-config"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    for host in [world.source.host(), world.destinations[0].host()] {
+    for host in [proxy.host(), world.destinations[0].host()] {
         command.arg("--insecure-registry").arg(host);
     }
     let child = command.spawn().unwrap();
@@ -464,7 +472,7 @@ async fn a_destination_killed_mid_copy_converges_on_rerun() {
         .is_err(),
         "no tag after the failure"
     );
-    let rerun = world.promote(&manifest, &["--confirm", "-q"], &[]);
+    let rerun = world.promote(&manifest, &["--confirm", "-q"], &[proxy.host()]);
     assert_eq!(code(&rerun), 0, "{}", explain(&rerun));
     world.validate("big", image.digest(), &["v1"]).await;
 }
