@@ -97,12 +97,12 @@ impl Report {
             FieldError::Unknown(key, name) => self.error(
                 key,
                 join_key(path, name),
-                format!("unknown key; expected one of: {}", allowed.join(", ")),
+                hoist_yaml::unknown_key_message(&allowed),
             ),
             FieldError::Duplicate(key, name, first_line) => self.error(
                 key,
                 join_key(path, name),
-                format!("duplicate key, first at line {first_line}"),
+                hoist_yaml::duplicate_key_message(first_line),
             ),
         })
     }
@@ -179,11 +179,4 @@ pub(crate) fn file_diagnostic(file: Arc<Path>, message: String) -> Diagnostic {
     }
 }
 
-/// `parent.key`, or `key` at the top level.
-pub(crate) fn join_key(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
-    }
-}
+pub(crate) use hoist_yaml::join_key;

@@ -35,12 +35,12 @@ pub(crate) fn fields<'a, const N: usize>(
         FieldError::Unknown(key, name) => report.error(
             key,
             join_key(path, name),
-            format!("unknown key; expected one of: {}", allowed.join(", ")),
+            hoist_yaml::unknown_key_message(&allowed),
         ),
         FieldError::Duplicate(key, name, first_line) => report.error(
             key,
             join_key(path, name),
-            format!("duplicate key, first at line {first_line}"),
+            hoist_yaml::duplicate_key_message(first_line),
         ),
     })
 }

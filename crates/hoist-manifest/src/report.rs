@@ -103,14 +103,7 @@ pub(crate) fn file_diagnostic(
     }
 }
 
-/// `parent.key`, or `key` at the top level.
-pub(crate) fn join_key(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
-    }
-}
+pub(crate) use hoist_yaml::join_key;
 
 /// What is wrong with a digest, without repeating the value (the diagnostic carries it).
 pub(crate) fn digest_problem(error: &DigestError) -> String {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use hoist_yaml::{FieldError, Node, NodeKind};
+use hoist_yaml::{FieldError, Node, NodeKind, join_key};
 
 use crate::error::ObjectError;
 use crate::selector::{Selector, is_label_key, is_label_value};
@@ -269,13 +269,13 @@ impl Decoder<'_> {
             ),
             FieldError::Unknown(key, name) => self.problem(
                 key,
-                &join(path, name),
-                format!("unknown key; expected one of: {}", allowed.join(", ")),
+                &join_key(path, name),
+                hoist_yaml::unknown_key_message(&allowed),
             ),
             FieldError::Duplicate(key, name, first_line) => self.problem(
                 key,
-                &join(path, name),
-                format!("duplicate key, first at line {first_line}"),
+                &join_key(path, name),
+                hoist_yaml::duplicate_key_message(first_line),
             ),
         })
     }
@@ -327,7 +327,7 @@ impl Decoder<'_> {
             {
                 self.problem(
                     item,
-                    &join(&path, "name"),
+                    &join_key(&path, "name"),
                     format!(
                         "backend {:?} is named twice, first at line {first_line}",
                         backend.name
@@ -348,11 +348,11 @@ impl Decoder<'_> {
         )?;
         let problems_before = self.problems.len();
         let name = self.required(item, name, path, "name").and_then(|node| {
-            let text = self.string(node, &join(path, "name"), "a backend name")?;
+            let text = self.string(node, &join_key(path, "name"), "a backend name")?;
             if !is_label_key(text) || text.contains('/') {
                 self.problem(
                     node,
-                    &join(path, "name"),
+                    &join_key(path, "name"),
                     "expected letters, digits, '.', '_' or '-'",
                 );
                 return None;
@@ -360,14 +360,15 @@ impl Decoder<'_> {
             Some(text.to_owned())
         });
         let url = self.required(item, url, path, "url").and_then(|node| {
-            let text = self.string(node, &join(path, "url"), "a URL")?;
+            let text = self.string(node, &join_key(path, "url"), "a URL")?;
             BackendUrl::parse(text)
-                .map_err(|message| self.problem(node, &join(path, "url"), message))
+                .map_err(|message| self.problem(node, &join_key(path, "url"), message))
                 .ok()
         });
-        let region = region.and_then(|node| self.string(node, &join(path, "region"), "a region"));
+        let region =
+            region.and_then(|node| self.string(node, &join_key(path, "region"), "a region"));
         let endpoint = endpoint.and_then(|node| {
-            let text = self.string(node, &join(path, "endpoint"), "a URL")?;
+            let text = self.string(node, &join_key(path, "endpoint"), "a URL")?;
             match url::Url::parse(text) {
                 Ok(parsed)
                     if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() =>
@@ -377,7 +378,7 @@ impl Decoder<'_> {
                 _ => {
                     self.problem(
                         node,
-                        &join(path, "endpoint"),
+                        &join_key(path, "endpoint"),
                         "expected an http:// or https:// URL",
                     );
                     None
@@ -390,14 +391,14 @@ impl Decoder<'_> {
             _ => {
                 self.problem(
                     node,
-                    &join(path, "pathStyle"),
+                    &join_key(path, "pathStyle"),
                     format!("expected true or false, found {}", node.describe()),
                 );
                 None
             }
         });
         let labels = labels.map_or_else(BTreeMap::new, |node| {
-            self.labels(node, &join(path, "labels"))
+            self.labels(node, &join_key(path, "labels"))
         });
         let url = url?;
         // Options that do not apply to the scheme are mistakes, not no-ops.
@@ -405,10 +406,14 @@ impl Decoder<'_> {
             |key: &str| format!("{key} does not apply to {url} (only to s3:// URLs)");
         if !matches!(url, BackendUrl::S3 { .. }) {
             if let Some(node) = region.and(item_key(item, "region")) {
-                self.problem(node, &join(path, "region"), scheme_problem("region"));
+                self.problem(node, &join_key(path, "region"), scheme_problem("region"));
             }
             if let Some((_, node)) = path_style {
-                self.problem(node, &join(path, "pathStyle"), scheme_problem("pathStyle"));
+                self.problem(
+                    node,
+                    &join_key(path, "pathStyle"),
+                    scheme_problem("pathStyle"),
+                );
             }
         }
         if matches!(url, BackendUrl::File { .. })
@@ -416,7 +421,7 @@ impl Decoder<'_> {
         {
             self.problem(
                 node,
-                &join(path, "endpoint"),
+                &join_key(path, "endpoint"),
                 "endpoint does not apply to file: URLs",
             );
         }
@@ -445,7 +450,7 @@ impl Decoder<'_> {
         if value.is_none() {
             self.problem(
                 item,
-                &join(path, key),
+                &join_key(path, key),
                 format!("missing required key {key:?}"),
             );
         }
@@ -471,7 +476,7 @@ impl Decoder<'_> {
                 );
                 continue;
             };
-            let key_path = join(path, name);
+            let key_path = join_key(path, name);
             let text = match (&value.kind, value.as_str()) {
                 (NodeKind::Scalar { .. }, Some(text)) if is_label_value(text) => text,
                 _ => {
@@ -499,13 +504,5 @@ fn item_key<'n>(item: &'n Node, key: &str) -> Option<&'n Node> {
             .find(|(candidate, _)| candidate.as_str() == Some(key))
             .map(|(candidate, _)| candidate),
         _ => None,
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
     }
 }

@@ -140,7 +140,8 @@ pub fn clip(text: &str) -> Cow<'_, str> {
     Cow::Owned(clipped)
 }
 
-/// What [`fields`] finds wrong in a map; each decoder words its own message.
+/// What [`fields`] finds wrong in a map; each decoder words its own message (those of unknown and
+/// duplicate keys alike: [`unknown_key_message`], [`duplicate_key_message`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldError<'n> {
     /// The node is not a map.
@@ -151,6 +152,25 @@ pub enum FieldError<'n> {
     Unknown(&'n Node, &'n str),
     /// A key given again; the line is where it was first given (the first one wins).
     Duplicate(&'n Node, &'n str, u32),
+}
+
+/// What every decoder says of a [`FieldError::Unknown`] key.
+pub fn unknown_key_message(allowed: &[&str]) -> String {
+    format!("unknown key; expected one of: {}", allowed.join(", "))
+}
+
+/// What every decoder says of a [`FieldError::Duplicate`] key.
+pub fn duplicate_key_message(first_line: u32) -> String {
+    format!("duplicate key, first at line {first_line}")
+}
+
+/// The path of `key` below `parent` (`parent.key`), or `key` at the top level.
+pub fn join_key(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
 }
 
 /// The values of a map whose keys must be among `allowed`, in the order of `allowed`, each the
