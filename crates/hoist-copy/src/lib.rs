@@ -39,4 +39,6 @@ mod spool;
 pub use copier::{AttachedArtifact, Copier, CopyOptions, CopyReport, CopyRequest};
 pub use error::{CopyError, CopyErrorKind};
 pub use progress::{BlobOutcome, Progress, ProgressEvent};
-pub use spool::{DEFAULT_CAPACITY, DEFAULT_STREAMS, Spool, SpoolOptions, SpoolStats, StreamSlot};
+pub use spool::{
+    Admission, DEFAULT_CAPACITY, DEFAULT_STREAMS, Spool, SpoolOptions, SpoolStats, StreamSlot,
+};

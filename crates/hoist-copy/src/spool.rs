@@ -93,6 +93,10 @@ pub struct SpoolStats {
 #[derive(Debug)]
 pub struct StreamSlot(#[allow(dead_code)] OwnedSemaphorePermit);
 
+/// Room a unit of work was admitted with ([`Spool::admit`]), given back when dropped.
+#[derive(Debug)]
+pub struct Admission(#[allow(dead_code)] OwnedSemaphorePermit);
+
 /// A spool of verified source blobs. Cheap to clone: clones share the blobs. Call
 /// [`Spool::close`] at the end of the run to stop fetches nobody waits for.
 #[derive(Clone)]
@@ -116,6 +120,8 @@ struct Shared {
     space: Arc<Semaphore>,
     /// Streams that may still be handed out.
     streams: Arc<Semaphore>,
+    /// Room not yet promised to admitted work, in KiB ([`Spool::admit`]).
+    room: Arc<Semaphore>,
     state: Mutex<State>,
 }
 
@@ -176,14 +182,14 @@ impl Spool {
                 "the spool directory is not a directory",
             ));
         }
-        let capacity_kib =
-            u32::try_from(options.capacity.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        let capacity_kib = kib(options.capacity);
         Ok(Self {
             shared: Arc::new(Shared {
                 directory,
                 capacity_kib,
                 space: Arc::new(Semaphore::new(capacity_kib as usize)),
                 streams: Arc::new(Semaphore::new(options.streams.max(1))),
+                room: Arc::new(Semaphore::new(capacity_kib as usize)),
                 state: Mutex::default(),
             }),
         })
@@ -204,9 +210,16 @@ impl Spool {
         state.evict_if_unneeded(digest);
     }
 
-    /// The most bytes it holds at once (a blob larger than this is held alone).
-    pub fn capacity(&self) -> u64 {
-        u64::from(self.shared.capacity_kib) * 1024
+    /// Waits until `bytes` (a unit of work's blobs; at most the capacity) fit beside what the
+    /// work admitted before was promised, in arrival order. Work admitted this way that runs its
+    /// consumers together finds its blobs spooled until they are all done, never evicted for
+    /// another's and fetched again; work larger than the spool runs alone.
+    pub async fn admit(&self, bytes: u64) -> Admission {
+        let permit = Arc::clone(&self.shared.room)
+            .acquire_many_owned(kib(bytes).min(self.shared.capacity_kib))
+            .await
+            .expect("the room semaphore is never closed");
+        Admission(permit)
     }
 
     /// What the spool did so far.
@@ -394,9 +407,7 @@ impl Spool {
 impl Shared {
     /// Waits for room for `size` bytes, evicting idle blobs first.
     async fn reserve(self: &Arc<Self>, size: u64) -> OwnedSemaphorePermit {
-        let kib = u32::try_from(size.div_ceil(1024).max(1))
-            .unwrap_or(u32::MAX)
-            .min(self.capacity_kib);
+        let kib = kib(size).min(self.capacity_kib);
         {
             let mut state = lock(&self.state);
             loop {
@@ -635,6 +646,11 @@ fn write_cached(_: &std::fs::File, _: &[Bytes], _: u64) -> u64 {
     0
 }
 
+/// `bytes` in KiB, rounded up, at least 1 (the unit of the spool's semaphores).
+fn kib(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+}
+
 /// Marks a reader closed when dropped, so the blob can be evicted.
 struct ReaderGuard {
     shared: Arc<Shared>,
@@ -845,6 +861,31 @@ mod tests {
         })
         .unwrap();
         (spool, directory)
+    }
+
+    #[tokio::test]
+    async fn work_is_admitted_while_its_blobs_fit_and_larger_work_alone() {
+        let (spool, _directory) = spool();
+        assert_eq!(kib(3 << 30), 3 << 20);
+        assert_eq!(kib(10), 1, "rounded up");
+        let wait = std::time::Duration::from_millis(200);
+        let half = spool.admit(512 << 10).await;
+        let quarter = spool.admit(256 << 10).await;
+        // 768 KiB of 1 MiB promised: half more does not fit until half is given back.
+        assert!(
+            tokio::time::timeout(wait, spool.admit(512 << 10))
+                .await
+                .is_err()
+        );
+        drop(half);
+        let again = tokio::time::timeout(wait, spool.admit(512 << 10)).await;
+        assert!(again.is_ok(), "the room came back");
+        // More than the whole spool asks for all of it: it runs alone.
+        drop((quarter, again));
+        let alone = spool.admit(8 << 20).await;
+        assert!(tokio::time::timeout(wait, spool.admit(1)).await.is_err());
+        drop(alone);
+        assert!(tokio::time::timeout(wait, spool.admit(1)).await.is_ok());
     }
 
     #[tokio::test]

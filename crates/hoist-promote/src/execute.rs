@@ -31,7 +31,6 @@ use hoist_copy::{
 };
 use hoist_oci::Digest;
 use hoist_store::{Source, StoreError};
-use tokio::sync::Semaphore;
 
 use crate::images::PromotedImage;
 use crate::mirrors::{self, Mirror, MirrorSummary};
@@ -139,6 +138,16 @@ enum Work<'a> {
     },
 }
 
+impl Work<'_> {
+    /// The blobs announced to the spool for it.
+    fn blobs(&self) -> &[(Digest, u64)] {
+        match self {
+            Work::Step { blobs, .. } => blobs,
+            Work::Mirror { blobs, .. } => blobs,
+        }
+    }
+}
+
 enum Done<'a> {
     Step(&'a Step, Result<CopyReport, CopyError>),
     Mirror(usize, mirrors::Filled),
@@ -162,11 +171,7 @@ pub async fn execute(
     let work = order(plan, blobs, mirror_work);
     if let Some(spool) = &options.spool {
         for item in work.iter().flatten() {
-            let announced: Box<dyn Iterator<Item = &(Digest, u64)>> = match item {
-                Work::Step { blobs, .. } => Box::new(blobs.iter()),
-                Work::Mirror { blobs, .. } => Box::new(blobs.iter()),
-            };
-            for (digest, _) in announced {
+            for (digest, _) in item.blobs() {
                 spool.expect(*digest, 1);
             }
         }
@@ -211,21 +216,10 @@ pub async fn execute(
     // also waits until the spool can hold its blobs beside those of the images moving (one
     // larger than the spool moves alone): its consumers then never find a blob evicted for
     // another image's and fetched again.
-    let room = options.spool.as_ref().map(|spool| {
-        (
-            spool_kib(spool.capacity()),
-            Arc::new(Semaphore::new(spool_kib(spool.capacity()) as usize)),
-        )
-    });
-    let room = &room;
     let results: Vec<Done<'_>> = futures::stream::iter(work)
         .map(|group| async move {
-            let _room = match room {
-                Some((capacity, room)) => Some(
-                    room.acquire_many(group_kib(&group).min(*capacity))
-                        .await
-                        .expect("the room semaphore is never closed"),
-                ),
+            let _admitted = match &options.spool {
+                Some(spool) => Some(spool.admit(group_bytes(&group)).await),
                 None => None,
             };
             futures::future::join_all(group.into_iter().map(run)).await
@@ -271,22 +265,13 @@ pub async fn execute(
     execution
 }
 
-/// `bytes` in KiB, rounded up, at least 1.
-fn spool_kib(bytes: u64) -> u32 {
-    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
-}
-
 /// The spool room an image's work may need: its distinct blobs, for every consumer.
-fn group_kib(group: &[Work<'_>]) -> u32 {
-    let mut blobs: HashMap<Digest, u64> = HashMap::new();
-    for item in group {
-        let announced: &[(Digest, u64)] = match item {
-            Work::Step { blobs, .. } => blobs,
-            Work::Mirror { blobs, .. } => blobs,
-        };
-        blobs.extend(announced.iter().copied());
-    }
-    spool_kib(blobs.values().sum())
+fn group_bytes(group: &[Work<'_>]) -> u64 {
+    let blobs: HashMap<Digest, u64> = group
+        .iter()
+        .flat_map(|item| item.blobs().iter().copied())
+        .collect();
+    blobs.values().sum()
 }
 
 /// One image's steps to every destination, and the image itself when mirrors want its blobs.
@@ -473,8 +458,11 @@ mod tests {
             .collect();
         // The room an image waits for counts each of its blobs once, however many consumers.
         let work = order(&plan, &blobs, None);
-        assert_eq!(group_kib(&work[0]), 1, "10 bytes, rounded up to a KiB");
-        assert_eq!(spool_kib(3 << 30), 3 << 20);
+        assert_eq!(
+            group_bytes(&work[0]),
+            10,
+            "one 10-byte layer for three steps"
+        );
         // One group per image, with every destination that writes; a tag-only step announces
         // no blob to the spool (it reads none).
         assert_eq!(
