@@ -11,9 +11,6 @@ use hoist_plan::EdgeSet;
 use hoist_promote::audit::{self, AuditRow, BackendKind, Discrepancy, MirrorStatistics, Status};
 use hoist_promote::{Problem, Stores};
 
-use hoist_gate::Projects;
-use hoist_plan::find_conflicts;
-
 use crate::cli::{AuditArgs, OutputFormat};
 use crate::exit::Outcome;
 use crate::projects::{self as project_reports, ProjectReport};
@@ -115,12 +112,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
     // Projects are isolated as in promote: an invalid or conflicting project is not audited (and
     // the audit fails), the others are.
     let loaded = hoist_manifest::load(&inputs);
-    let mut projects = Projects::new(&loaded);
-    let (edges, too_many) = inputs::compute_edges(&loaded);
-    if let Some(finding) = too_many {
-        projects.refuse_run(finding);
-    }
-    projects.add_conflicts(&find_conflicts(&edges), &edges);
+    let (mut projects, edges) = crate::projects::gated(&loaded);
     if !projects.run_errors().is_empty() {
         report.errors = projects.errors();
         report.projects = project_reports::reports(&projects, &[], &[]);

@@ -6,8 +6,6 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 
-use hoist_gate::Projects;
-use hoist_plan::find_conflicts;
 use hoist_promote::{ExecuteOptions, MirrorWork, Plan, Stores, problem_manifests};
 
 use crate::cli::{MirrorArgs, OutputFormat};
@@ -53,12 +51,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<Outcome> {
     // Projects are isolated as in promote: an invalid or conflicting project is not mirrored,
     // the others are.
     let loaded = hoist_manifest::load(&inputs);
-    let mut projects = Projects::new(&loaded);
-    let (edges, too_many) = inputs::compute_edges(&loaded);
-    if let Some(finding) = too_many {
-        projects.refuse_run(finding);
-    }
-    projects.add_conflicts(&find_conflicts(&edges), &edges);
+    let (mut projects, edges) = crate::projects::gated(&loaded);
     let selected = match &args.since.since {
         Some(rev) => Some(crate::projects::since(
             &inputs,

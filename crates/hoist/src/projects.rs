@@ -1,5 +1,6 @@
 //! Projects on the command line: `--since REV` (the edges a change added) for promote, mirror and
-//! audit, and the per-project part of the promote and mirror reports (refused projects first).
+//! audit, the gate's view of the projects, and the per-project part of the promote, mirror and
+//! audit reports (refused projects first).
 
 use std::collections::BTreeSet;
 
@@ -9,6 +10,19 @@ use hoist_plan::EdgeSet;
 use hoist_promote::Problem;
 
 use crate::revision::Revision;
+
+/// The edges of `loaded`, and its projects as the gate judges them: each refused by its own
+/// invalid files and its conflicts, and the run by too many edges. (`promote` does the same on
+/// the edges a rehearsal redirects.)
+pub fn gated(loaded: &Loaded) -> (Projects, EdgeSet) {
+    let mut projects = Projects::new(loaded);
+    let (edges, too_many) = crate::inputs::compute_edges(loaded);
+    if let Some(finding) = too_many {
+        projects.refuse_run(finding);
+    }
+    projects.add_conflicts(&hoist_plan::find_conflicts(&edges), &edges);
+    (projects, edges)
+}
 
 /// `--since REV`: the edges of `edges` that the manifests add relative to `rev` (the diff of
 /// `check --base`). With `projects`, the projects the change neither touches nor adds edges for
