@@ -169,6 +169,18 @@ async fn within_one_registry_blobs_are_mounted() {
     .await;
 }
 
+/// Requests `server` served with `method` whose path holds `part` and names `blob`.
+fn requests_naming(server: &RegistryServer, method: &str, part: &str, blob: Digest) -> usize {
+    let hex = blob.hex();
+    server
+        .access_log()
+        .iter()
+        .filter(|entry| {
+            entry.method == method && entry.path.contains(part) && entry.path.contains(&hex)
+        })
+        .count()
+}
+
 /// A source and a destination registry, and two images in the source sharing a layer of `size`
 /// bytes (each with a small layer of its own).
 async fn sharing_a_layer(
@@ -216,31 +228,15 @@ async fn concurrent_requests_sharing_a_layer_upload_it_once() {
     )
     .await;
 
-    let hex = shared.digest().hex();
-    let uploads = destination
-        .access_log()
-        .into_iter()
-        .filter(|entry| {
-            entry.method == "PUT"
-                && entry.path.contains("/blobs/uploads/")
-                && entry.path.contains(&hex)
-        })
-        .count();
+    let layer = shared.digest();
+    let uploads = requests_naming(&destination, "PUT", "/blobs/uploads/", layer);
     assert_eq!(uploads, 1, "the shared layer is uploaded once");
     assert_eq!(
         one.blobs_uploaded + two.blobs_uploaded,
         5,
         "two configs, two own layers, one shared: {one:?} {two:?}"
     );
-    let head_checks = destination
-        .access_log()
-        .into_iter()
-        .filter(|entry| {
-            entry.method == "HEAD"
-                && entry.path.contains("/blobs/sha256")
-                && entry.path.contains(&hex)
-        })
-        .count();
+    let head_checks = requests_naming(&destination, "HEAD", "/blobs/sha256", layer);
     assert_eq!(
         head_checks, 1,
         "the second request waited on the first copy instead of checking again"
@@ -282,22 +278,9 @@ async fn a_layer_shared_by_two_repositories_is_uploaded_once_and_mounted() {
             .expect("the tag points at the copy");
     }
 
-    let hex = shared.digest().hex();
-    let log = destination.access_log();
-    let uploads = log
-        .iter()
-        .filter(|entry| {
-            entry.method == "PUT"
-                && entry.path.contains("/blobs/uploads/")
-                && entry.path.contains(&hex)
-        })
-        .count();
-    let mounts = log
-        .iter()
-        .filter(|entry| {
-            entry.method == "POST" && entry.path.contains("mount=") && entry.path.contains(&hex)
-        })
-        .count();
+    let layer = shared.digest();
+    let uploads = requests_naming(&destination, "PUT", "/blobs/uploads/", layer);
+    let mounts = requests_naming(&destination, "POST", "mount=", layer);
     assert_eq!(uploads, 1, "the shared layer's bytes travel once");
     assert_eq!(mounts, 1, "the other repository mounts it");
     assert_eq!(one.blobs_mounted + two.blobs_mounted, 1, "{one:?} {two:?}");
