@@ -161,6 +161,6 @@ async fn a_blob_cut_mid_stream_is_copied_again_up_to_three_times() {
         .iter()
         .filter(|request| request.method == "GET" && request.path.contains(&other_layer.hex()))
         .count();
-    assert_eq!(reads, 3, "three attempts");
+    assert_eq!(reads, 3, "three attempts: {:#?}", proxy.requests());
     assert!(!manifest_exists(&destination, DESTINATION_REPOSITORY, "v2").await);
 }
